@@ -1,0 +1,171 @@
+//! The five plugin roles, after Fluentd's: Input, Parser, Filter, Formatter, Output.
+
+use crate::chunk::Chunk;
+use crate::error::{EmitError, ParseError, PluginError};
+use crate::event::{Event, EventTime};
+use crate::record::Record;
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Where inputs send events: the engine's router. `emit` returns once every destination has
+/// accepted the events (for a file buffer: written to the chunk, with the durability the buffer
+/// promises), so an input may then advance its read position.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Routes a batch of events that share `tag`.
+    async fn emit(&self, tag: &str, events: Vec<Event>) -> Result<(), EmitError>;
+}
+
+/// A cheap handle to the engine's router.
+pub type Emitter = Arc<dyn EventSink>;
+
+/// How the engine wants inputs to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Keep going.
+    Running,
+    /// Stop soon: finish the batch in hand, save positions, return.
+    Stop,
+    /// Read what is there now to its end (the one-shot `flush`), save positions, return.
+    DrainAndStop,
+}
+
+/// The stop signal an input watches.
+#[derive(Debug, Clone)]
+pub struct Shutdown(watch::Receiver<RunState>);
+
+impl Shutdown {
+    /// A signal and the sender that triggers it.
+    pub fn channel() -> (watch::Sender<RunState>, Shutdown) {
+        let (tx, rx) = watch::channel(RunState::Running);
+        (tx, Shutdown(rx))
+    }
+
+    /// The current state.
+    pub fn state(&self) -> RunState {
+        *self.0.borrow()
+    }
+
+    /// Whether a stop (of either kind) was requested.
+    pub fn is_stopping(&self) -> bool {
+        self.state() != RunState::Running
+    }
+
+    /// Waits until a stop is requested and returns its kind (also when the sender is gone).
+    pub async fn wait(&mut self) -> RunState {
+        loop {
+            let s = *self.0.borrow_and_update();
+            if s != RunState::Running {
+                return s;
+            }
+            if self.0.changed().await.is_err() {
+                return RunState::Stop;
+            }
+        }
+    }
+}
+
+/// What an input gets when it starts.
+pub struct InputContext {
+    /// Where to send events.
+    pub emitter: Emitter,
+    /// When to stop.
+    pub shutdown: Shutdown,
+    /// The plugin id (`@id`, or a generated one) for logs and metrics.
+    pub id: String,
+}
+
+/// An input (`<source>`): produces events until told to stop.
+#[async_trait]
+pub trait Input: Send {
+    /// Runs until `ctx.shutdown` says stop; then saves state and returns. An error ends this
+    /// input only; the engine logs it with the plugin id.
+    async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), PluginError>;
+}
+
+/// A parser (`<parse>`): one line of text to an event time and a record.
+pub trait Parser: Send + Sync {
+    /// Parses a line (without its line terminator). The time is None when the line carries
+    /// none; the input then uses the time it read the line, as Fluentd's
+    /// `estimate_current_event` does.
+    fn parse(&self, line: &str) -> Result<(Option<EventTime>, Record), ParseError>;
+
+    /// For multiline parsers: whether `line` starts a new event. None for line parsers.
+    fn is_firstline(&self, _line: &str) -> Option<bool> {
+        None
+    }
+}
+
+/// A filter (`<filter>`): changes or drops a record.
+pub trait Filter: Send + Sync {
+    /// Returns the record to pass on, or None to drop it.
+    fn filter(&self, tag: &str, time: EventTime, record: Record) -> Option<Record>;
+
+    /// Filters a batch in place; the default calls [`Filter::filter`] per event.
+    fn filter_batch(&self, tag: &str, events: &mut Vec<Event>) {
+        let taken = std::mem::take(events);
+        events.extend(taken.into_iter().filter_map(|e| {
+            let t = e.time;
+            self.filter(tag, t, e.record).map(|r| Event::new(t, r))
+        }));
+    }
+}
+
+/// A formatter (`<format>`): one event to bytes, including its line terminator.
+pub trait Formatter: Send + Sync {
+    /// Appends the formatted event to `out`.
+    fn format(&self, tag: &str, time: EventTime, record: &Record, out: &mut Vec<u8>);
+}
+
+/// Defaults an output gives its `<buffer>` section (Fluentd's `config_section :buffer` overrides).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputDefaults {
+    /// Whether the output is buffered when no `<buffer>` section is given.
+    pub buffered: bool,
+    /// `file` or `memory`.
+    pub buffer_type: &'static str,
+    /// Default chunk keys (e.g. `["time"]` for out_s3).
+    pub chunk_keys: Vec<String>,
+    /// Default time slice length when `time` is a chunk key.
+    pub timekey: Duration,
+    /// Default `timekey_wait`.
+    pub timekey_wait: Duration,
+}
+
+impl Default for OutputDefaults {
+    fn default() -> Self {
+        Self {
+            buffered: true,
+            buffer_type: "memory",
+            chunk_keys: vec![],
+            timekey: Duration::from_secs(3600),
+            timekey_wait: Duration::from_secs(600),
+        }
+    }
+}
+
+/// An output (`<match>`): formats records into chunk bytes, and writes finished chunks.
+/// The engine owns buffering, flush timers and retries. `Ok` from [`Output::write`] commits
+/// the chunk (it is deleted), a retryable error retries it with backoff, an unrecoverable error
+/// moves it to the secondary output or the backup directory at once.
+#[async_trait]
+pub trait Output: Send + Sync {
+    /// Buffer defaults for this output.
+    fn defaults(&self) -> OutputDefaults {
+        OutputDefaults::default()
+    }
+
+    /// Appends one formatted event to the chunk bytes being built.
+    fn format(&self, tag: &str, time: EventTime, record: &Record, out: &mut Vec<u8>);
+
+    /// Writes a whole chunk.
+    async fn write(&self, chunk: &Chunk) -> Result<(), PluginError>;
+
+    /// Called once before the first write (check credentials, create a bucket ...).
+    /// A failure here is logged and retried at the first write; it does not stop the agent.
+    async fn start(&self) -> Result<(), PluginError> {
+        Ok(())
+    }
+}
