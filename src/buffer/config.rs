@@ -1,0 +1,1 @@
+//! Buffer configuration (being written).

@@ -1,0 +1,2 @@
+//! The buffer (being written).
+pub mod config;

@@ -1,0 +1,1 @@
+//! v0.12 compatibility mapping (being written).

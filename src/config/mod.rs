@@ -1,0 +1,2 @@
+//! The configuration language (being written): see the issue text.
+pub mod compat;
