@@ -1,1 +1,485 @@
-//! The engine (being written).
+//! The engine: builds the pipeline from a loaded configuration and runs it.
+//!
+//! [`build`] validates the whole configuration in one pass, collecting every error: the
+//! top-level directives, `<system>`, labels and `@label` references, every plugin's section
+//! (through the registry, so unknown types and parameters get "did you mean"), tag patterns,
+//! and each output's `<buffer>` and `<inject>`. [`Pipeline::describe`] prints the effective
+//! settings for `logship check`; [`run`] starts outputs, then inputs, and stops them in the
+//! reverse order.
+
+pub mod output;
+pub mod system;
+
+use crate::buffer::config::BufferConfig;
+use crate::inject::InjectConfig;
+use crate::router::{Label, ROOT_LABEL, Router, Rule, TagPattern};
+use logship_api::config::{ConfigWarning, suggest};
+use logship_api::{ConfigError, ConfigErrors, Input, InputContext, PluginContext, Registry, RunState, Section, Shutdown};
+use output::{Mode, OutputMetrics, OutputRunner};
+use std::collections::HashMap;
+use std::fmt::{Debug, Write as _};
+use std::sync::Arc;
+use std::time::Duration;
+pub use system::SystemConfig;
+
+/// Top-level directives logship knows.
+pub const DIRECTIVES: &[&str] = &["source", "match", "filter", "label", "system"];
+
+/// A configured input, not yet started.
+pub struct InputSlot {
+    /// Plugin id.
+    pub id: String,
+    /// `@type`.
+    pub type_name: String,
+    /// The label its events enter (`""` for the top level).
+    pub label: String,
+    /// The `tag` parameter as written, for describing routes.
+    pub tag: Option<String>,
+    /// Effective settings.
+    pub settings: Box<dyn Debug + Send + Sync>,
+    plugin: Option<Box<dyn Input>>,
+}
+
+/// A configured filter, for describing.
+pub struct FilterSlot {
+    /// Plugin id.
+    pub id: String,
+    /// `@type`.
+    pub type_name: String,
+    /// Label it belongs to.
+    pub label: String,
+    /// Its pattern.
+    pub pattern: String,
+    /// Effective settings.
+    pub settings: Box<dyn Debug + Send + Sync>,
+}
+
+/// A configured output.
+pub struct OutputSlot {
+    /// The runner (shared with the router).
+    pub runner: Arc<OutputRunner>,
+    /// Label it belongs to.
+    pub label: String,
+    /// Effective settings.
+    pub settings: Box<dyn Debug + Send + Sync>,
+}
+
+/// A whole configured pipeline.
+pub struct Pipeline {
+    /// `<system>`.
+    pub system: SystemConfig,
+    /// Inputs in file order.
+    pub inputs: Vec<InputSlot>,
+    /// Filters in file order.
+    pub filters: Vec<FilterSlot>,
+    /// Outputs in file order.
+    pub outputs: Vec<OutputSlot>,
+    /// The router.
+    pub router: Arc<Router>,
+    /// Warnings collected while building.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// Why a configuration could not be built: every error, plus the warnings seen on the way.
+#[derive(Debug)]
+pub struct BuildFailure {
+    /// Every error.
+    pub errors: ConfigErrors,
+    /// Warnings.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+struct Builder {
+    registry: Arc<Registry>,
+    hostname: String,
+    root_dir: Option<std::path::PathBuf>,
+    errors: Vec<ConfigError>,
+    warnings: Vec<ConfigWarning>,
+    counter: HashMap<String, usize>,
+}
+
+impl Builder {
+    fn absorb<T>(&mut self, r: Result<(T, Vec<ConfigWarning>), ConfigErrors>) -> Option<T> {
+        match r {
+            Ok((v, w)) => {
+                self.warnings.extend(w);
+                Some(v)
+            }
+            Err(e) => {
+                self.errors.extend(e.0);
+                None
+            }
+        }
+    }
+
+    fn plugin_id(&mut self, s: &Section, role: &str) -> String {
+        if let Some(id) = s.get("@id").or_else(|| s.get("id")) {
+            return id.trim().to_string();
+        }
+        let ty = s.plugin_type().map(|p| p.value.trim().to_string()).unwrap_or_else(|| "?".into());
+        let key = format!("{role}_{ty}");
+        let n = self.counter.entry(key.clone()).or_default();
+        let id = format!("{key}#{n}");
+        *n += 1;
+        id
+    }
+
+    fn ctx(&self, id: &str) -> PluginContext {
+        PluginContext {
+            registry: self.registry.clone(),
+            id: id.to_string(),
+            hostname: self.hostname.clone(),
+            root_dir: self.root_dir.clone(),
+        }
+    }
+
+    fn pattern(&mut self, s: &Section) -> TagPattern {
+        let text = if s.arg.trim().is_empty() { "**" } else { s.arg.trim() };
+        match TagPattern::parse(text) {
+            Ok(p) => p,
+            Err(msg) => {
+                self.errors.push(ConfigError::new(s.span.clone(), format!("<{}>: {msg}", s.name)));
+                // A placeholder so the rest of the section is still checked.
+                TagPattern::parse("**").unwrap_or_else(|_| unreachable_pattern())
+            }
+        }
+    }
+
+    fn filter(&mut self, s: &Section, label: &str, rules: &mut Vec<Rule>, out: &mut Vec<FilterSlot>) {
+        let pattern = self.pattern(s);
+        let id = self.plugin_id(s, "filter");
+        let ctx = self.ctx(&id);
+        match self.registry.build_filter(s, &ctx, None) {
+            Ok(built) => {
+                self.warnings.extend(built.warnings);
+                let filter: Arc<dyn logship_api::Filter> = Arc::from(built.plugin);
+                out.push(FilterSlot {
+                    id,
+                    type_name: type_name(s),
+                    label: label.to_string(),
+                    pattern: pattern.as_str().to_string(),
+                    settings: built.settings,
+                });
+                rules.push(Rule::Filter { pattern, filter });
+            }
+            Err(e) => self.errors.extend(e.0),
+        }
+    }
+
+    fn output(&mut self, s: &Section, label: &str, rules: &mut Vec<Rule>, out: &mut Vec<OutputSlot>) {
+        let pattern = self.pattern(s);
+        let id = self.plugin_id(s, "out");
+        let ctx = self.ctx(&id);
+        // The engine owns <buffer>, <secondary> and <inject>; the plugin sees the rest.
+        let mut plugin_section = s.clone();
+        plugin_section.sections.retain(|c| !matches!(c.name.as_str(), "buffer" | "secondary" | "inject"));
+        let buffers: Vec<&Section> = s.sections_named("buffer").collect();
+        if buffers.len() > 1 {
+            self.errors.push(ConfigError::new(buffers[1].span.clone(), format!("<match {}>: only one <buffer> section is allowed", s.arg)));
+        }
+        let inject_sections: Vec<&Section> = s.sections_named("inject").collect();
+        let inject = self.absorb(InjectConfig::from_section(inject_sections.first().copied(), &id));
+        for sec in s.sections_named("secondary") {
+            let sid = format!("{id}.secondary");
+            let sctx = self.ctx(&sid);
+            match self.registry.build_output(sec, &sctx, None) {
+                Ok(b) => self.warnings.extend(b.warnings),
+                Err(e) => self.errors.extend(e.0),
+            }
+        }
+        let built = match self.registry.build_output(&plugin_section, &ctx, None) {
+            Ok(b) => b,
+            Err(e) => {
+                self.errors.extend(e.0);
+                return;
+            }
+        };
+        self.warnings.extend(built.warnings);
+        let output: Arc<dyn logship_api::Output> = Arc::from(built.plugin);
+        let defaults = output.defaults();
+        let buffer_section = buffers.first().copied();
+        let mode = if buffer_section.is_some() || defaults.buffered {
+            match self.absorb(BufferConfig::from_section(buffer_section, &defaults, &id)) {
+                Some(cfg) => Mode::Buffered(Box::new(cfg)),
+                None => Mode::Direct,
+            }
+        } else {
+            Mode::Direct
+        };
+        let runner = Arc::new(OutputRunner {
+            id,
+            type_name: type_name(s),
+            pattern: pattern.as_str().to_string(),
+            output,
+            inject: inject.flatten(),
+            mode,
+            metrics: OutputMetrics::default(),
+        });
+        out.push(OutputSlot { runner: runner.clone(), label: label.to_string(), settings: built.settings });
+        rules.push(Rule::Match { pattern, output: runner });
+    }
+}
+
+fn unreachable_pattern() -> TagPattern {
+    // `**` always parses; this exists only to avoid a panic path.
+    match TagPattern::parse("x") {
+        Ok(p) => p,
+        Err(_) => std::process::abort(),
+    }
+}
+
+fn type_name(s: &Section) -> String {
+    s.plugin_type().map(|p| p.value.trim().to_string()).unwrap_or_default()
+}
+
+/// Builds the pipeline from the root section of a loaded (and compat-mapped) configuration.
+pub fn build(root: &Section, registry: Arc<Registry>) -> Result<Pipeline, BuildFailure> {
+    let hostname = gethostname::gethostname().to_string_lossy().into_owned();
+    let mut b = Builder { registry, hostname, root_dir: None, errors: vec![], warnings: vec![], counter: HashMap::new() };
+
+    for p in &root.params {
+        b.errors.push(ConfigError::new(p.key_span.clone(), format!("parameter '{}' outside of any directive", p.key)));
+    }
+    for s in &root.sections {
+        if !DIRECTIVES.contains(&s.name.as_str()) {
+            let msg = if s.name == "worker" {
+                "<worker> is not supported: logship runs one process (remove the <worker> wrapper)".to_string()
+            } else {
+                let hint = suggest(&s.name, DIRECTIVES.iter().copied()).map(|x| format!(" (did you mean <{x}>?)")).unwrap_or_default();
+                format!("unknown directive <{}>{}; expected one of: <{}>", s.name, hint, DIRECTIVES.join(">, <"))
+            };
+            b.errors.push(ConfigError::new(s.span.clone(), msg));
+        }
+    }
+
+    let system_sections: Vec<&Section> = root.sections_named("system").collect();
+    let system = b.absorb(SystemConfig::from_sections(&system_sections)).unwrap_or_default();
+    b.root_dir = system.root_dir.clone();
+
+    // Labels first, so @label references can be checked wherever they are.
+    let mut label_names: Vec<String> = Vec::new();
+    for l in root.sections_named("label") {
+        let name = l.arg.trim().to_string();
+        if !name.starts_with('@') {
+            b.errors.push(ConfigError::new(l.span.clone(), format!("label name {name:?} must start with '@' (e.g. <label @ARCHIVE>)")));
+        } else if label_names.contains(&name) {
+            b.errors.push(ConfigError::new(l.span.clone(), format!("label {name} is defined twice")));
+        } else {
+            label_names.push(name);
+        }
+    }
+
+    let mut inputs = Vec::new();
+    let mut filters = Vec::new();
+    let mut outputs = Vec::new();
+    let mut labels: HashMap<String, Label> = HashMap::new();
+
+    for s in root.sections_named("source") {
+        let id = b.plugin_id(s, "in");
+        let label = match s.param("@label") {
+            Some(p) => {
+                let name = p.value.trim().to_string();
+                if !label_names.contains(&name) {
+                    let hint = suggest(&name, label_names.iter().map(String::as_str)).map(|x| format!(" (did you mean {x}?)")).unwrap_or_default();
+                    b.errors.push(ConfigError::new(p.value_span.clone(), format!("@label {name} does not exist{hint}")));
+                }
+                name
+            }
+            None => ROOT_LABEL.to_string(),
+        };
+        let ctx = b.ctx(&id);
+        match b.registry.build_input(s, &ctx, None) {
+            Ok(built) => {
+                b.warnings.extend(built.warnings);
+                inputs.push(InputSlot {
+                    id,
+                    type_name: type_name(s),
+                    label,
+                    tag: s.get("tag").map(str::to_string),
+                    settings: built.settings,
+                    plugin: Some(built.plugin),
+                });
+            }
+            Err(e) => b.errors.extend(e.0),
+        }
+    }
+
+    let mut root_rules = Vec::new();
+    for s in &root.sections {
+        match s.name.as_str() {
+            "filter" => b.filter(s, ROOT_LABEL, &mut root_rules, &mut filters),
+            "match" => b.output(s, ROOT_LABEL, &mut root_rules, &mut outputs),
+            _ => {}
+        }
+    }
+    labels.insert(ROOT_LABEL.to_string(), Label { rules: root_rules });
+
+    for l in root.sections_named("label") {
+        let name = l.arg.trim().to_string();
+        let mut rules = Vec::new();
+        for p in &l.params {
+            b.errors.push(ConfigError::new(p.key_span.clone(), format!("<label {name}>: parameter '{}' is not allowed here; only <filter> and <match>", p.key)));
+        }
+        for s in &l.sections {
+            match s.name.as_str() {
+                "filter" => b.filter(s, &name, &mut rules, &mut filters),
+                "match" => b.output(s, &name, &mut rules, &mut outputs),
+                other => {
+                    let hint = suggest(other, ["filter", "match"].into_iter()).map(|x| format!(" (did you mean <{x}>?)")).unwrap_or_default();
+                    b.errors.push(ConfigError::new(s.span.clone(), format!("<label {name}>: unknown section <{other}>{hint}; only <filter> and <match>")));
+                }
+            }
+        }
+        labels.insert(name, Label { rules });
+    }
+
+    if !b.errors.is_empty() {
+        b.errors.sort_by(|x, y| (&x.span.file, x.span.line, x.span.col).cmp(&(&y.span.file, y.span.line, y.span.col)));
+        b.errors.dedup();
+        return Err(BuildFailure { errors: ConfigErrors(b.errors), warnings: b.warnings });
+    }
+    Ok(Pipeline {
+        system,
+        inputs,
+        filters,
+        outputs,
+        router: Arc::new(Router::new(labels)),
+        warnings: b.warnings,
+    })
+}
+
+impl Pipeline {
+    /// The effective configuration, for `logship check`.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "system: {:#?}", self.system);
+        for i in &self.inputs {
+            let _ = writeln!(s, "\nsource {} (@type {}){}", i.id, i.type_name, label_suffix(&i.label));
+            if let Some(tag) = &i.tag {
+                let dest = self
+                    .outputs
+                    .iter()
+                    .find(|o| o.label == i.label && TagPattern::parse(&o.runner.pattern).map(|p| p.matches(tag)).unwrap_or(false));
+                match dest {
+                    Some(o) => {
+                        let _ = writeln!(s, "  tag {tag} -> <match {}> {} (@type {})", o.runner.pattern, o.runner.id, o.runner.type_name);
+                    }
+                    None if tag.contains('*') => {
+                        let _ = writeln!(s, "  tag {tag} (expanded per file; routed at run time)");
+                    }
+                    None => {
+                        let _ = writeln!(s, "  tag {tag} -> no <match> takes it: its events would be dropped with a warning");
+                    }
+                }
+            }
+            let _ = writeln!(s, "  {}", indent(&format!("{:#?}", i.settings)));
+        }
+        for f in &self.filters {
+            let _ = writeln!(s, "\nfilter {} (@type {}) <filter {}>{}", f.id, f.type_name, f.pattern, label_suffix(&f.label));
+            let _ = writeln!(s, "  {}", indent(&format!("{:#?}", f.settings)));
+        }
+        for o in &self.outputs {
+            let r = &o.runner;
+            let _ = writeln!(s, "\nmatch {} (@type {}) <match {}>{}", r.id, r.type_name, r.pattern, label_suffix(&o.label));
+            let _ = writeln!(s, "  {}", indent(&format!("{:#?}", o.settings)));
+            match &r.mode {
+                Mode::Direct => {
+                    let _ = writeln!(s, "  buffer: none (each batch is written as it arrives)");
+                }
+                Mode::Buffered(cfg) => {
+                    let _ = writeln!(s, "  buffer: {}", indent(&format!("{cfg:#?}")));
+                }
+            }
+            if let Some(inject) = &r.inject {
+                let _ = writeln!(s, "  inject: {}", indent(&format!("{inject:#?}")));
+            }
+        }
+        s
+    }
+}
+
+fn label_suffix(label: &str) -> String {
+    if label.is_empty() { String::new() } else { format!(" in <label {label}>") }
+}
+
+fn indent(text: &str) -> String {
+    text.replace('\n', "\n  ")
+}
+
+/// Errors that stop the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// An output needs a part that this build does not have yet.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// How long inputs get to stop before the engine stops waiting for them.
+pub const INPUT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the pipeline until `stop` resolves (a signal) or every input has finished.
+pub async fn run(mut pipeline: Pipeline, stop: impl std::future::Future<Output = RunState>) -> Result<(), EngineError> {
+    if let Some(o) = pipeline.outputs.iter().find(|o| o.runner.is_buffered()) {
+        return Err(EngineError::Unsupported(format!(
+            "output {} (@type {}) is buffered, and the chunk buffer is not in this build yet; \
+             `logship check` validates this configuration, and `logship run` can run it once the buffer lands",
+            o.runner.id, o.runner.type_name
+        )));
+    }
+    for o in &pipeline.outputs {
+        if let Err(e) = o.runner.output.start().await {
+            tracing::warn!(plugin_id = %o.runner.id, error = %e, "output start check failed; writes will retry");
+        }
+    }
+    let (tx, shutdown) = Shutdown::channel();
+    let mut tasks = tokio::task::JoinSet::new();
+    for slot in &mut pipeline.inputs {
+        let Some(plugin) = slot.plugin.take() else { continue };
+        let ctx = InputContext { emitter: pipeline.router.sink(&slot.label), shutdown: shutdown.clone(), id: slot.id.clone() };
+        let id = slot.id.clone();
+        tasks.spawn(async move { (id, plugin.run(ctx).await) });
+    }
+    tracing::info!(inputs = pipeline.inputs.len(), outputs = pipeline.outputs.len(), "logship started");
+
+    let reap = |res: Result<(String, Result<(), logship_api::PluginError>), tokio::task::JoinError>| match res {
+        Ok((id, Ok(()))) => tracing::info!(plugin_id = %id, "input stopped"),
+        Ok((id, Err(e))) => tracing::error!(plugin_id = %id, error = %e, "input failed"),
+        Err(e) => tracing::error!(error = %e, "input task panicked"),
+    };
+
+    tokio::pin!(stop);
+    let state = loop {
+        tokio::select! {
+            state = &mut stop => break Some(state),
+            next = tasks.join_next() => match next {
+                Some(res) => reap(res),
+                None => break None,
+            },
+        }
+    };
+    if let Some(state) = state {
+        tracing::info!(?state, "stopping inputs");
+        let _ = tx.send(state);
+        let deadline = tokio::time::sleep(INPUT_STOP_TIMEOUT);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = tasks.join_next() => match next {
+                    Some(res) => reap(res),
+                    None => break,
+                },
+                _ = &mut deadline => {
+                    tracing::error!(remaining = tasks.len(), "inputs did not stop in time; aborting them (positions were saved at their last accepted batch)");
+                    tasks.abort_all();
+                    break;
+                }
+            }
+        }
+    }
+    let unmatched = pipeline.router.unmatched_events();
+    if unmatched > 0 {
+        tracing::warn!(events = unmatched, "events matched no <match> and were not shipped");
+    }
+    tracing::info!("logship stopped");
+    Ok(())
+}
