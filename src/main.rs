@@ -36,7 +36,13 @@ A minimal configuration:
 #[command(name = "logship", version, about, after_help = EXAMPLES)]
 struct Cli {
     /// Configuration file (td-agent.conf syntax, or TOML when it ends in .toml).
-    #[arg(short = 'c', long = "config", env = "LOGSHIP_CONF", default_value = "/etc/logship/logship.conf", global = true)]
+    #[arg(
+        short = 'c',
+        long = "config",
+        env = "LOGSHIP_CONF",
+        default_value = "/etc/logship/logship.conf",
+        global = true
+    )]
     config: PathBuf,
 
     /// Validate the configuration and exit, like `logship check` (fluentd's --dry-run).
@@ -71,8 +77,15 @@ fn main() -> ExitCode {
         print!("{}", pipeline.describe());
         return ExitCode::SUCCESS;
     }
-    init_tracing(cli.log_level.as_deref().or(pipeline.system.log_level.as_deref()));
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    init_tracing(
+        cli.log_level
+            .as_deref()
+            .or(pipeline.system.log_level.as_deref()),
+    );
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("logship: cannot start the runtime: {e}");
@@ -128,7 +141,12 @@ fn report_errors(path: &Path, sources: &SourceMap, errors: &logship_api::ConfigE
         eprintln!("{}", sources.render_error(e));
     }
     let n = errors.0.len();
-    eprintln!("logship: {} has {} error{}", path.display(), n, if n == 1 { "" } else { "s" });
+    eprintln!(
+        "logship: {} has {} error{}",
+        path.display(),
+        n,
+        if n == 1 { "" } else { "s" }
+    );
 }
 
 fn init_tracing(level: Option<&str>) {
@@ -138,13 +156,20 @@ fn init_tracing(level: Option<&str>) {
         l => l,
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 /// Resolves on SIGTERM or SIGINT with a graceful stop.
 async fn stop_signal() -> RunState {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         std::future::pending::<()>().await;
         return RunState::Stop;

@@ -10,6 +10,7 @@ pub fn registry() -> Registry {
     logship_in_tail::register(&mut r);
     logship_out_stdout::register(&mut r);
     logship_out_s3::register(&mut r);
+    logship_out_file::register(&mut r);
     logship_formatter::register(&mut r);
     r
 }

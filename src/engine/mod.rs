@@ -14,7 +14,10 @@ use crate::buffer::config::BufferConfig;
 use crate::inject::InjectConfig;
 use crate::router::{Label, ROOT_LABEL, Router, Rule, TagPattern};
 use logship_api::config::{ConfigWarning, suggest};
-use logship_api::{ConfigError, ConfigErrors, Input, InputContext, PluginContext, Registry, RunState, Section, Shutdown};
+use logship_api::{
+    ConfigError, ConfigErrors, Input, InputContext, PluginContext, Registry, RunState, Section,
+    Shutdown,
+};
 use output::{Mode, OutputMetrics, OutputRunner};
 use std::collections::HashMap;
 use std::fmt::{Debug, Write as _};
@@ -116,7 +119,10 @@ impl Builder {
         if let Some(id) = s.get("@id").or_else(|| s.get("id")) {
             return id.trim().to_string();
         }
-        let ty = s.plugin_type().map(|p| p.value.trim().to_string()).unwrap_or_else(|| "?".into());
+        let ty = s
+            .plugin_type()
+            .map(|p| p.value.trim().to_string())
+            .unwrap_or_else(|| "?".into());
         let key = format!("{role}_{ty}");
         let n = self.counter.entry(key.clone()).or_default();
         let id = format!("{key}#{n}");
@@ -134,18 +140,31 @@ impl Builder {
     }
 
     fn pattern(&mut self, s: &Section) -> TagPattern {
-        let text = if s.arg.trim().is_empty() { "**" } else { s.arg.trim() };
+        let text = if s.arg.trim().is_empty() {
+            "**"
+        } else {
+            s.arg.trim()
+        };
         match TagPattern::parse(text) {
             Ok(p) => p,
             Err(msg) => {
-                self.errors.push(ConfigError::new(s.span.clone(), format!("<{}>: {msg}", s.name)));
+                self.errors.push(ConfigError::new(
+                    s.span.clone(),
+                    format!("<{}>: {msg}", s.name),
+                ));
                 // A placeholder so the rest of the section is still checked.
                 TagPattern::parse("**").unwrap_or_else(|_| unreachable_pattern())
             }
         }
     }
 
-    fn filter(&mut self, s: &Section, label: &str, rules: &mut Vec<Rule>, out: &mut Vec<FilterSlot>) {
+    fn filter(
+        &mut self,
+        s: &Section,
+        label: &str,
+        rules: &mut Vec<Rule>,
+        out: &mut Vec<FilterSlot>,
+    ) {
         let pattern = self.pattern(s);
         let id = self.plugin_id(s, "filter");
         let ctx = self.ctx(&id);
@@ -166,19 +185,33 @@ impl Builder {
         }
     }
 
-    fn output(&mut self, s: &Section, label: &str, rules: &mut Vec<Rule>, out: &mut Vec<OutputSlot>) {
+    fn output(
+        &mut self,
+        s: &Section,
+        label: &str,
+        rules: &mut Vec<Rule>,
+        out: &mut Vec<OutputSlot>,
+    ) {
         let pattern = self.pattern(s);
         let id = self.plugin_id(s, "out");
         let ctx = self.ctx(&id);
         // The engine owns <buffer>, <secondary> and <inject>; the plugin sees the rest.
         let mut plugin_section = s.clone();
-        plugin_section.sections.retain(|c| !matches!(c.name.as_str(), "buffer" | "secondary" | "inject"));
+        plugin_section
+            .sections
+            .retain(|c| !matches!(c.name.as_str(), "buffer" | "secondary" | "inject"));
         let buffers: Vec<&Section> = s.sections_named("buffer").collect();
         if buffers.len() > 1 {
-            self.errors.push(ConfigError::new(buffers[1].span.clone(), format!("<match {}>: only one <buffer> section is allowed", s.arg)));
+            self.errors.push(ConfigError::new(
+                buffers[1].span.clone(),
+                format!("<match {}>: only one <buffer> section is allowed", s.arg),
+            ));
         }
         let inject_sections: Vec<&Section> = s.sections_named("inject").collect();
-        let inject = self.absorb(InjectConfig::from_section(inject_sections.first().copied(), &id));
+        let inject = self.absorb(InjectConfig::from_section(
+            inject_sections.first().copied(),
+            &id,
+        ));
         for sec in s.sections_named("secondary") {
             let sid = format!("{id}.secondary");
             let sctx = self.ctx(&sid);
@@ -214,9 +247,17 @@ impl Builder {
             inject: inject.flatten(),
             mode,
             metrics: OutputMetrics::default(),
+            buffer: Default::default(),
         });
-        out.push(OutputSlot { runner: runner.clone(), label: label.to_string(), settings: built.settings });
-        rules.push(Rule::Match { pattern, output: runner });
+        out.push(OutputSlot {
+            runner: runner.clone(),
+            label: label.to_string(),
+            settings: built.settings,
+        });
+        rules.push(Rule::Match {
+            pattern,
+            output: runner,
+        });
     }
 }
 
@@ -229,31 +270,53 @@ fn unreachable_pattern() -> TagPattern {
 }
 
 fn type_name(s: &Section) -> String {
-    s.plugin_type().map(|p| p.value.trim().to_string()).unwrap_or_default()
+    s.plugin_type()
+        .map(|p| p.value.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Builds the pipeline from the root section of a loaded (and compat-mapped) configuration.
 pub fn build(root: &Section, registry: Arc<Registry>) -> Result<Pipeline, BuildFailure> {
     let hostname = gethostname::gethostname().to_string_lossy().into_owned();
-    let mut b = Builder { registry, hostname, root_dir: None, errors: vec![], warnings: vec![], counter: HashMap::new() };
+    let mut b = Builder {
+        registry,
+        hostname,
+        root_dir: None,
+        errors: vec![],
+        warnings: vec![],
+        counter: HashMap::new(),
+    };
 
     for p in &root.params {
-        b.errors.push(ConfigError::new(p.key_span.clone(), format!("parameter '{}' outside of any directive", p.key)));
+        b.errors.push(ConfigError::new(
+            p.key_span.clone(),
+            format!("parameter '{}' outside of any directive", p.key),
+        ));
     }
     for s in &root.sections {
         if !DIRECTIVES.contains(&s.name.as_str()) {
             let msg = if s.name == "worker" {
-                "<worker> is not supported: logship runs one process (remove the <worker> wrapper)".to_string()
+                "<worker> is not supported: logship runs one process (remove the <worker> wrapper)"
+                    .to_string()
             } else {
-                let hint = suggest(&s.name, DIRECTIVES.iter().copied()).map(|x| format!(" (did you mean <{x}>?)")).unwrap_or_default();
-                format!("unknown directive <{}>{}; expected one of: <{}>", s.name, hint, DIRECTIVES.join(">, <"))
+                let hint = suggest(&s.name, DIRECTIVES.iter().copied())
+                    .map(|x| format!(" (did you mean <{x}>?)"))
+                    .unwrap_or_default();
+                format!(
+                    "unknown directive <{}>{}; expected one of: <{}>",
+                    s.name,
+                    hint,
+                    DIRECTIVES.join(">, <")
+                )
             };
             b.errors.push(ConfigError::new(s.span.clone(), msg));
         }
     }
 
     let system_sections: Vec<&Section> = root.sections_named("system").collect();
-    let system = b.absorb(SystemConfig::from_sections(&system_sections)).unwrap_or_default();
+    let system = b
+        .absorb(SystemConfig::from_sections(&system_sections))
+        .unwrap_or_default();
     b.root_dir = system.root_dir.clone();
 
     // Labels first, so @label references can be checked wherever they are.
@@ -261,9 +324,15 @@ pub fn build(root: &Section, registry: Arc<Registry>) -> Result<Pipeline, BuildF
     for l in root.sections_named("label") {
         let name = l.arg.trim().to_string();
         if !name.starts_with('@') {
-            b.errors.push(ConfigError::new(l.span.clone(), format!("label name {name:?} must start with '@' (e.g. <label @ARCHIVE>)")));
+            b.errors.push(ConfigError::new(
+                l.span.clone(),
+                format!("label name {name:?} must start with '@' (e.g. <label @ARCHIVE>)"),
+            ));
         } else if label_names.contains(&name) {
-            b.errors.push(ConfigError::new(l.span.clone(), format!("label {name} is defined twice")));
+            b.errors.push(ConfigError::new(
+                l.span.clone(),
+                format!("label {name} is defined twice"),
+            ));
         } else {
             label_names.push(name);
         }
@@ -280,8 +349,13 @@ pub fn build(root: &Section, registry: Arc<Registry>) -> Result<Pipeline, BuildF
             Some(p) => {
                 let name = p.value.trim().to_string();
                 if !label_names.contains(&name) {
-                    let hint = suggest(&name, label_names.iter().map(String::as_str)).map(|x| format!(" (did you mean {x}?)")).unwrap_or_default();
-                    b.errors.push(ConfigError::new(p.value_span.clone(), format!("@label {name} does not exist{hint}")));
+                    let hint = suggest(&name, label_names.iter().map(String::as_str))
+                        .map(|x| format!(" (did you mean {x}?)"))
+                        .unwrap_or_default();
+                    b.errors.push(ConfigError::new(
+                        p.value_span.clone(),
+                        format!("@label {name} does not exist{hint}"),
+                    ));
                 }
                 name
             }
@@ -318,14 +392,22 @@ pub fn build(root: &Section, registry: Arc<Registry>) -> Result<Pipeline, BuildF
         let name = l.arg.trim().to_string();
         let mut rules = Vec::new();
         for p in &l.params {
-            b.errors.push(ConfigError::new(p.key_span.clone(), format!("<label {name}>: parameter '{}' is not allowed here; only <filter> and <match>", p.key)));
+            b.errors.push(ConfigError::new(
+                p.key_span.clone(),
+                format!(
+                    "<label {name}>: parameter '{}' is not allowed here; only <filter> and <match>",
+                    p.key
+                ),
+            ));
         }
         for s in &l.sections {
             match s.name.as_str() {
                 "filter" => b.filter(s, &name, &mut rules, &mut filters),
                 "match" => b.output(s, &name, &mut rules, &mut outputs),
                 other => {
-                    let hint = suggest(other, ["filter", "match"].into_iter()).map(|x| format!(" (did you mean <{x}>?)")).unwrap_or_default();
+                    let hint = suggest(other, ["filter", "match"].into_iter())
+                        .map(|x| format!(" (did you mean <{x}>?)"))
+                        .unwrap_or_default();
                     b.errors.push(ConfigError::new(s.span.clone(), format!("<label {name}>: unknown section <{other}>{hint}; only <filter> and <match>")));
                 }
             }
@@ -334,9 +416,14 @@ pub fn build(root: &Section, registry: Arc<Registry>) -> Result<Pipeline, BuildF
     }
 
     if !b.errors.is_empty() {
-        b.errors.sort_by(|x, y| (&x.span.file, x.span.line, x.span.col).cmp(&(&y.span.file, y.span.line, y.span.col)));
+        b.errors.sort_by(|x, y| {
+            (&x.span.file, x.span.line, x.span.col).cmp(&(&y.span.file, y.span.line, y.span.col))
+        });
         b.errors.dedup();
-        return Err(BuildFailure { errors: ConfigErrors(b.errors), warnings: b.warnings });
+        return Err(BuildFailure {
+            errors: ConfigErrors(b.errors),
+            warnings: b.warnings,
+        });
     }
     Ok(Pipeline {
         system,
@@ -354,33 +441,62 @@ impl Pipeline {
         let mut s = String::new();
         let _ = writeln!(s, "system: {:#?}", self.system);
         for i in &self.inputs {
-            let _ = writeln!(s, "\nsource {} (@type {}){}", i.id, i.type_name, label_suffix(&i.label));
+            let _ = writeln!(
+                s,
+                "\nsource {} (@type {}){}",
+                i.id,
+                i.type_name,
+                label_suffix(&i.label)
+            );
             if let Some(tag) = &i.tag {
-                let dest = self
-                    .outputs
-                    .iter()
-                    .find(|o| o.label == i.label && TagPattern::parse(&o.runner.pattern).map(|p| p.matches(tag)).unwrap_or(false));
+                let dest = self.outputs.iter().find(|o| {
+                    o.label == i.label
+                        && TagPattern::parse(&o.runner.pattern)
+                            .map(|p| p.matches(tag))
+                            .unwrap_or(false)
+                });
                 match dest {
                     Some(o) => {
-                        let _ = writeln!(s, "  tag {tag} -> <match {}> {} (@type {})", o.runner.pattern, o.runner.id, o.runner.type_name);
+                        let _ = writeln!(
+                            s,
+                            "  tag {tag} -> <match {}> {} (@type {})",
+                            o.runner.pattern, o.runner.id, o.runner.type_name
+                        );
                     }
                     None if tag.contains('*') => {
                         let _ = writeln!(s, "  tag {tag} (expanded per file; routed at run time)");
                     }
                     None => {
-                        let _ = writeln!(s, "  tag {tag} -> no <match> takes it: its events would be dropped with a warning");
+                        let _ = writeln!(
+                            s,
+                            "  tag {tag} -> no <match> takes it: its events would be dropped with a warning"
+                        );
                     }
                 }
             }
             let _ = writeln!(s, "  {}", indent(&format!("{:#?}", i.settings)));
         }
         for f in &self.filters {
-            let _ = writeln!(s, "\nfilter {} (@type {}) <filter {}>{}", f.id, f.type_name, f.pattern, label_suffix(&f.label));
+            let _ = writeln!(
+                s,
+                "\nfilter {} (@type {}) <filter {}>{}",
+                f.id,
+                f.type_name,
+                f.pattern,
+                label_suffix(&f.label)
+            );
             let _ = writeln!(s, "  {}", indent(&format!("{:#?}", f.settings)));
         }
         for o in &self.outputs {
             let r = &o.runner;
-            let _ = writeln!(s, "\nmatch {} (@type {}) <match {}>{}", r.id, r.type_name, r.pattern, label_suffix(&o.label));
+            let _ = writeln!(
+                s,
+                "\nmatch {} (@type {}) <match {}>{}",
+                r.id,
+                r.type_name,
+                r.pattern,
+                label_suffix(&o.label)
+            );
             let _ = writeln!(s, "  {}", indent(&format!("{:#?}", o.settings)));
             match &r.mode {
                 Mode::Direct => {
@@ -399,7 +515,11 @@ impl Pipeline {
 }
 
 fn label_suffix(label: &str) -> String {
-    if label.is_empty() { String::new() } else { format!(" in <label {label}>") }
+    if label.is_empty() {
+        String::new()
+    } else {
+        format!(" in <label {label}>")
+    }
 }
 
 fn indent(text: &str) -> String {
@@ -412,36 +532,59 @@ pub enum EngineError {
     /// An output needs a part that this build does not have yet.
     #[error("{0}")]
     Unsupported(String),
+    /// A buffer could not be opened (locked, unwritable, misconfigured).
+    #[error(transparent)]
+    Buffer(#[from] crate::buffer::BufferError),
 }
+
+/// How long the flush at shutdown may take per output.
+pub const FLUSH_AT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long inputs get to stop before the engine stops waiting for them.
 pub const INPUT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs the pipeline until `stop` resolves (a signal) or every input has finished.
-pub async fn run(mut pipeline: Pipeline, stop: impl std::future::Future<Output = RunState>) -> Result<(), EngineError> {
-    if let Some(o) = pipeline.outputs.iter().find(|o| o.runner.is_buffered()) {
-        return Err(EngineError::Unsupported(format!(
-            "output {} (@type {}) is buffered, and the chunk buffer is not in this build yet; \
-             `logship check` validates this configuration, and `logship run` can run it once the buffer lands",
-            o.runner.id, o.runner.type_name
-        )));
+pub async fn run(
+    mut pipeline: Pipeline,
+    stop: impl std::future::Future<Output = RunState>,
+) -> Result<(), EngineError> {
+    for o in &pipeline.outputs {
+        o.runner.open_buffer(pipeline.system.root_dir.as_deref())?;
     }
     for o in &pipeline.outputs {
         if let Err(e) = o.runner.output.start().await {
             tracing::warn!(plugin_id = %o.runner.id, error = %e, "output start check failed; writes will retry");
         }
     }
+    let (flush_stop_tx, flush_stop) = tokio::sync::watch::channel(false);
+    let mut flushers = tokio::task::JoinSet::new();
+    for o in &pipeline.outputs {
+        o.runner.spawn_flushers(&mut flushers, &flush_stop);
+    }
     let (tx, shutdown) = Shutdown::channel();
     let mut tasks = tokio::task::JoinSet::new();
     for slot in &mut pipeline.inputs {
-        let Some(plugin) = slot.plugin.take() else { continue };
-        let ctx = InputContext { emitter: pipeline.router.sink(&slot.label), shutdown: shutdown.clone(), id: slot.id.clone() };
+        let Some(plugin) = slot.plugin.take() else {
+            continue;
+        };
+        let ctx = InputContext {
+            emitter: pipeline.router.sink(&slot.label),
+            shutdown: shutdown.clone(),
+            id: slot.id.clone(),
+        };
         let id = slot.id.clone();
         tasks.spawn(async move { (id, plugin.run(ctx).await) });
     }
-    tracing::info!(inputs = pipeline.inputs.len(), outputs = pipeline.outputs.len(), "logship started");
+    tracing::info!(
+        inputs = pipeline.inputs.len(),
+        outputs = pipeline.outputs.len(),
+        "logship started"
+    );
 
-    let reap = |res: Result<(String, Result<(), logship_api::PluginError>), tokio::task::JoinError>| match res {
+    let reap = |res: Result<
+        (String, Result<(), logship_api::PluginError>),
+        tokio::task::JoinError,
+    >| match res {
         Ok((id, Ok(()))) => tracing::info!(plugin_id = %id, "input stopped"),
         Ok((id, Err(e))) => tracing::error!(plugin_id = %id, error = %e, "input failed"),
         Err(e) => tracing::error!(error = %e, "input task panicked"),
@@ -476,9 +619,29 @@ pub async fn run(mut pipeline: Pipeline, stop: impl std::future::Future<Output =
             }
         }
     }
+    // Inputs are stopped: stop the flush loops, then flush what is buffered (bounded).
+    let _ = flush_stop_tx.send(true);
+    while flushers.join_next().await.is_some() {}
+    for o in &pipeline.outputs {
+        let r = &o.runner;
+        let (output::Mode::Buffered(cfg), Some(b)) = (&r.mode, r.buffer.get()) else {
+            continue;
+        };
+        if !cfg.flush_at_shutdown {
+            continue;
+        }
+        match tokio::time::timeout(FLUSH_AT_SHUTDOWN_TIMEOUT, b.flush_all(&*r.output)).await {
+            Ok(0) => tracing::info!(plugin_id = %r.id, "buffer flushed at shutdown"),
+            Ok(left) => tracing::warn!(plugin_id = %r.id, chunks = left, "chunks left in the buffer at shutdown"),
+            Err(_) => tracing::warn!(plugin_id = %r.id, "flush at shutdown timed out; unwritten chunks stay in the buffer"),
+        }
+    }
     let unmatched = pipeline.router.unmatched_events();
     if unmatched > 0 {
-        tracing::warn!(events = unmatched, "events matched no <match> and were not shipped");
+        tracing::warn!(
+            events = unmatched,
+            "events matched no <match> and were not shipped"
+        );
     }
     tracing::info!("logship stopped");
     Ok(())

@@ -2,13 +2,20 @@
 //!
 //! An output is either *direct* (unbuffered: each emitted batch becomes one in-memory chunk that
 //! is written before `emit` returns, as Fluentd's non-buffered outputs do) or *buffered* (records
-//! go to the chunks of the `<buffer>`; the buffer itself lands with the buffer issue, #4).
+//! go to the chunks of the `<buffer>`: [`OutputRunner::open_buffer`] opens the
+//! [`crate::buffer::Buffer`] at run time, `emit` groups events by chunk metadata, formats each
+//! group and appends it; [`OutputRunner::spawn_flushers`] starts the flush threads).
 
-use crate::buffer::config::BufferConfig;
+use crate::buffer::config::{BufferConfig, BufferType};
+use crate::buffer::timekey::timekey_of;
+use crate::buffer::{Buffer, BufferError, BufferOptions, Durability};
 use crate::inject::Inject;
 use logship_api::chunk::MemoryBody;
 use logship_api::{Chunk, ChunkId, ChunkMetadata, EmitError, Event, Output};
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counters of one output, named after Fluentd's monitor_agent fields.
@@ -48,6 +55,8 @@ pub struct OutputRunner {
     pub mode: Mode,
     /// Counters.
     pub metrics: OutputMetrics,
+    /// The opened buffer of a buffered output (set by [`OutputRunner::open_buffer`]).
+    pub buffer: OnceLock<Arc<Buffer>>,
 }
 
 impl OutputRunner {
@@ -76,7 +85,10 @@ impl OutputRunner {
                 self.format_batch(tag, events, &mut bytes);
                 let chunk = Chunk {
                     id: new_chunk_id(),
-                    metadata: ChunkMetadata { tag: Some(tag.to_string()), ..Default::default() },
+                    metadata: ChunkMetadata {
+                        tag: Some(tag.to_string()),
+                        ..Default::default()
+                    },
                     records: n,
                     first_time,
                     retries: 0,
@@ -100,10 +112,131 @@ impl OutputRunner {
                     }
                 }
             }
-            Mode::Buffered(_) => Err(EmitError::Refused(format!(
-                "{}: buffered outputs need the chunk buffer, which is not in this build yet",
+            Mode::Buffered(cfg) => self.emit_buffered(cfg, tag, events, &[]).await,
+        }
+    }
+
+    /// Accepts a batch with input checkpoints (written in the same frame as the records).
+    pub async fn emit_checkpointed(
+        &self,
+        tag: &str,
+        events: Vec<Event>,
+        checkpoint: &[(String, u64)],
+    ) -> Result<(), EmitError> {
+        match &self.mode {
+            Mode::Buffered(cfg) => self.emit_buffered(cfg, tag, events, checkpoint).await,
+            Mode::Direct => self.emit(tag, events).await,
+        }
+    }
+
+    /// The chunk metadata of one event per the chunk keys.
+    pub fn metadata_of(cfg: &BufferConfig, tag: &str, e: &Event) -> ChunkMetadata {
+        let mut variables = BTreeMap::new();
+        for k in &cfg.chunk_key_fields {
+            let v = match e.record.get(k) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Null) | None => String::new(),
+                Some(v) => v.to_string(),
+            };
+            variables.insert(k.clone(), v);
+        }
+        ChunkMetadata {
+            tag: cfg.chunk_key_tag.then(|| tag.to_string()),
+            timekey: cfg
+                .chunk_key_time
+                .then(|| timekey_of(e.time.secs, cfg.timekey.as_secs() as i64, &cfg.timekey_zone)),
+            variables,
+        }
+    }
+
+    async fn emit_buffered(
+        &self,
+        cfg: &BufferConfig,
+        tag: &str,
+        events: Vec<Event>,
+        checkpoint: &[(String, u64)],
+    ) -> Result<(), EmitError> {
+        let Some(buffer) = self.buffer.get() else {
+            return Err(EmitError::Refused(format!(
+                "{}: buffer is not open",
                 self.id
-            ))),
+            )));
+        };
+        let n = events.len() as u64;
+        let mut groups: Vec<(ChunkMetadata, Vec<Event>)> = Vec::new();
+        for e in events {
+            let m = Self::metadata_of(cfg, tag, &e);
+            match groups.iter_mut().find(|(gm, _)| *gm == m) {
+                Some((_, v)) => v.push(e),
+                None => groups.push((m, vec![e])),
+            }
+        }
+        let last = groups.len().saturating_sub(1);
+        for (i, (m, evs)) in groups.into_iter().enumerate() {
+            let recs = evs.len() as u64;
+            let first = evs.first().map(|e| e.time);
+            let lastt = evs.last().map(|e| e.time);
+            let mut bytes = Vec::with_capacity(256 * evs.len());
+            self.format_batch(tag, evs, &mut bytes);
+            // Checkpoints ride with the last group: the whole batch is durable once it is.
+            let cp: &[(String, u64)] = if i == last { checkpoint } else { &[] };
+            buffer.append(m, &bytes, recs, first, lastt, cp).await?;
+        }
+        self.metrics.emit_records.fetch_add(n, Ordering::Relaxed);
+        self.metrics.emit_count.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Opens the buffer of a buffered output (no-op for direct ones). A file buffer without
+    /// `path` uses `<root_dir>/buffer/<output id>`; without `root_dir` it is an error, as in
+    /// Fluentd ("buffer path is not configured. specify 'path' in <buffer>").
+    pub fn open_buffer(&self, root_dir: Option<&Path>) -> Result<(), BufferError> {
+        let Mode::Buffered(cfg) = &self.mode else {
+            return Ok(());
+        };
+        if self.buffer.get().is_some() {
+            return Ok(());
+        }
+        let dir = match (cfg.buffer_type, &cfg.path, root_dir) {
+            (BufferType::Memory, _, _) => None,
+            (BufferType::File, Some(p), _) => Some(p.clone()),
+            (BufferType::File, None, Some(r)) => Some(r.join("buffer").join(&self.id)),
+            (BufferType::File, None, None) => {
+                return Err(BufferError::Config(format!(
+                    "output {} (@type {}): file buffer path is not configured; set `path` in <buffer> or `root_dir` in <system>",
+                    self.id, self.type_name
+                )));
+            }
+        };
+        let backup_dir = if cfg.buffer_type == BufferType::Memory {
+            root_dir.map(|r| r.join("backup").join(&self.id))
+        } else {
+            None
+        };
+        let b = Buffer::open(
+            (**cfg).clone(),
+            BufferOptions {
+                output_id: self.id.clone(),
+                durability: Durability::GroupCommit,
+                dir,
+                backup_dir,
+            },
+        )?;
+        let _ = self.buffer.set(b);
+        Ok(())
+    }
+
+    /// Starts `flush_thread_count` flush loops for a buffered output.
+    pub fn spawn_flushers(
+        &self,
+        tasks: &mut tokio::task::JoinSet<()>,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) {
+        let (Mode::Buffered(cfg), Some(b)) = (&self.mode, self.buffer.get()) else {
+            return;
+        };
+        for _ in 0..cfg.flush_thread_count.max(1) {
+            tasks.spawn(b.clone().run_flusher(self.output.clone(), stop.clone()));
         }
     }
 }

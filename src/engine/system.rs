@@ -22,14 +22,24 @@ pub const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "fa
 
 impl SystemConfig {
     /// Reads every `<system>` section (later ones override earlier ones).
-    pub fn from_sections(sections: &[&Section]) -> Result<(Self, Vec<ConfigWarning>), ConfigErrors> {
+    pub fn from_sections(
+        sections: &[&Section],
+    ) -> Result<(Self, Vec<ConfigWarning>), ConfigErrors> {
         let mut cfg = SystemConfig::default();
         let mut warnings = Vec::new();
         let mut errors = Vec::new();
         for s in sections {
             let mut r = SectionReader::new(s, "<system>");
             if s.has("log_level") || s.has("@log_level") {
-                cfg.log_level = Some(r.choice(if s.has("log_level") { "log_level" } else { "@log_level" }, LOG_LEVELS, "info"));
+                cfg.log_level = Some(r.choice(
+                    if s.has("log_level") {
+                        "log_level"
+                    } else {
+                        "@log_level"
+                    },
+                    LOG_LEVELS,
+                    "info",
+                ));
             }
             if let Some(d) = r.get::<String>("root_dir") {
                 cfg.root_dir = Some(PathBuf::from(d));
@@ -72,6 +82,10 @@ impl SystemConfig {
                 Err(e) => errors.extend(e.0),
             }
         }
-        if errors.is_empty() { Ok((cfg, warnings)) } else { Err(ConfigErrors(errors)) }
+        if errors.is_empty() {
+            Ok((cfg, warnings))
+        } else {
+            Err(ConfigErrors(errors))
+        }
     }
 }

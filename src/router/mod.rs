@@ -52,14 +52,22 @@ impl Label {
         let mut filters = Vec::new();
         for rule in &self.rules {
             match rule {
-                Rule::Filter { pattern, filter } if pattern.matches(tag) => filters.push(filter.clone()),
+                Rule::Filter { pattern, filter } if pattern.matches(tag) => {
+                    filters.push(filter.clone())
+                }
                 Rule::Match { pattern, output } if pattern.matches(tag) => {
-                    return Route { filters, output: Some(output.clone()) };
+                    return Route {
+                        filters,
+                        output: Some(output.clone()),
+                    };
                 }
                 _ => {}
             }
         }
-        Route { filters, output: None }
+        Route {
+            filters,
+            output: None,
+        }
     }
 }
 
@@ -76,7 +84,11 @@ pub const ROOT_LABEL: &str = "";
 impl Router {
     /// A router over labels; the top level is [`ROOT_LABEL`].
     pub fn new(labels: HashMap<String, Label>) -> Self {
-        Self { labels, cache: RwLock::new(HashMap::new()), unmatched: AtomicU64::new(0) }
+        Self {
+            labels,
+            cache: RwLock::new(HashMap::new()),
+            unmatched: AtomicU64::new(0),
+        }
     }
 
     /// Events no `<match>` took so far.
@@ -93,7 +105,10 @@ impl Router {
         }
         let route = Arc::new(match self.labels.get(label) {
             Some(l) => l.route(tag),
-            None => Route { filters: vec![], output: None },
+            None => Route {
+                filters: vec![],
+                output: None,
+            },
         });
         if let Ok(mut cache) = self.cache.write() {
             // Tags are few in practice; bound the cache anyway against tag explosions.
@@ -106,7 +121,12 @@ impl Router {
     }
 
     /// Routes a batch within `label`.
-    pub async fn emit_in(&self, label: &str, tag: &str, mut events: Vec<Event>) -> Result<(), EmitError> {
+    pub async fn emit_in(
+        &self,
+        label: &str,
+        tag: &str,
+        mut events: Vec<Event>,
+    ) -> Result<(), EmitError> {
         let route = self.route(label, tag);
         for f in &route.filters {
             f.filter_batch(tag, &mut events);
@@ -117,10 +137,16 @@ impl Router {
         match &route.output {
             Some(out) => out.emit(tag, events).await,
             None => {
-                let n = self.unmatched.fetch_add(events.len() as u64, Ordering::Relaxed) + events.len() as u64;
+                let n = self
+                    .unmatched
+                    .fetch_add(events.len() as u64, Ordering::Relaxed)
+                    + events.len() as u64;
                 // Rate-limited like Fluentd: at powers of two, then every 512 events.
                 let prev = n - events.len() as u64;
-                if prev == 0 || (n.next_power_of_two() != (prev + 1).next_power_of_two()) || n / 512 != prev / 512 {
+                if prev == 0
+                    || (n.next_power_of_two() != (prev + 1).next_power_of_two())
+                    || n / 512 != prev / 512
+                {
                     tracing::warn!(tag, label, total = n, "no patterns matched");
                 }
                 Ok(())
@@ -130,7 +156,10 @@ impl Router {
 
     /// A sink for inputs whose events enter at `label`.
     pub fn sink(self: &Arc<Self>, label: &str) -> Arc<dyn EventSink> {
-        Arc::new(LabelSink { router: self.clone(), label: label.to_string() })
+        Arc::new(LabelSink {
+            router: self.clone(),
+            label: label.to_string(),
+        })
     }
 }
 

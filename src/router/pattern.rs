@@ -38,7 +38,8 @@ impl TagPattern {
                 alternatives.push(Matcher::All);
             } else if part.len() >= 2 && part.starts_with('/') && part.ends_with('/') {
                 let body = &part[1..part.len() - 1];
-                let re = Regex::new(&format!(r"\A(?:{body})\z")).map_err(|e| format!("invalid tag regex {part}: {e}"))?;
+                let re = Regex::new(&format!(r"\A(?:{body})\z"))
+                    .map_err(|e| format!("invalid tag regex {part}: {e}"))?;
                 alternatives.push(Matcher::Regex(re));
             } else {
                 let re = translate(part)?;
@@ -50,7 +51,10 @@ impl TagPattern {
         if alternatives.is_empty() {
             return Err("empty tag pattern".to_string());
         }
-        Ok(Self { text: text.to_string(), alternatives })
+        Ok(Self {
+            text: text.to_string(),
+            alternatives,
+        })
     }
 
     /// Whether `tag` matches any alternative.
@@ -105,7 +109,11 @@ pub fn translate(pat: &str) -> Result<String, String> {
                     cur.push_str(r"\.(?:.*\.)?");
                     i += 3;
                 } else {
-                    cur.push_str(if at_alt_end(i + 2) { r"(?:\..*)?" } else { r"\..*" });
+                    cur.push_str(if at_alt_end(i + 2) {
+                        r"(?:\..*)?"
+                    } else {
+                        r"\..*"
+                    });
                     i += 2;
                 }
             } else if followed_by_dot {
@@ -133,12 +141,22 @@ pub fn translate(pat: &str) -> Result<String, String> {
                 let done = regex.pop().ok_or("internal: empty regex stack")?;
                 let mut group = stack.pop().ok_or("internal: empty group stack")?;
                 group.push(done);
-                let joined = group.iter().map(|g| format!("(?:{g})")).collect::<Vec<_>>().join("|");
-                regex.last_mut().ok_or("internal: empty regex stack")?.push_str(&format!("(?:{joined})"));
+                let joined = group
+                    .iter()
+                    .map(|g| format!("(?:{g})"))
+                    .collect::<Vec<_>>()
+                    .join("|");
+                regex
+                    .last_mut()
+                    .ok_or("internal: empty regex stack")?
+                    .push_str(&format!("(?:{joined})"));
             }
             ',' if !stack.is_empty() => {
                 let done = regex.pop().ok_or("internal: empty regex stack")?;
-                stack.last_mut().ok_or("internal: empty group stack")?.push(done);
+                stack
+                    .last_mut()
+                    .ok_or("internal: empty group stack")?
+                    .push(done);
                 regex.push(String::new());
             }
             c if c.is_ascii_alphanumeric() || c == '_' => cur.push(c),
@@ -147,15 +165,23 @@ pub fn translate(pat: &str) -> Result<String, String> {
         i += 1;
     }
     if dot {
-        regex.last_mut().ok_or("internal: empty regex stack")?.push_str(r"\.");
+        regex
+            .last_mut()
+            .ok_or("internal: empty regex stack")?
+            .push_str(r"\.");
     }
     if escape {
-        return Err(format!("invalid tag pattern {pat:?}: it ends with a lone backslash"));
+        return Err(format!(
+            "invalid tag pattern {pat:?}: it ends with a lone backslash"
+        ));
     }
     if !stack.is_empty() {
         return Err(format!("invalid tag pattern {pat:?}: '{{' is not closed"));
     }
-    Ok(format!(r"\A{}\z", regex.last().map(String::as_str).unwrap_or("")))
+    Ok(format!(
+        r"\A{}\z",
+        regex.last().map(String::as_str).unwrap_or("")
+    ))
 }
 
 #[cfg(test)]

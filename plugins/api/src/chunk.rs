@@ -102,7 +102,10 @@ pub struct MemoryBody {
 impl MemoryBody {
     /// A body over these bytes.
     pub fn new(bytes: Vec<u8>) -> Self {
-        Self { bytes, attributes: Default::default() }
+        Self {
+            bytes,
+            attributes: Default::default(),
+        }
     }
 
     /// The bytes.

@@ -31,7 +31,11 @@ impl Span {
 
     /// A span for values that come from no file (defaults, tests).
     pub fn builtin() -> Self {
-        Self { file: Arc::from("<builtin>"), line: 0, col: 0 }
+        Self {
+            file: Arc::from("<builtin>"),
+            line: 0,
+            col: 0,
+        }
     }
 }
 
@@ -78,7 +82,13 @@ pub struct Section {
 impl Section {
     /// A new empty section.
     pub fn new(name: impl Into<String>, arg: impl Into<String>, span: Span) -> Self {
-        Self { name: name.into(), arg: arg.into(), span, params: vec![], sections: vec![] }
+        Self {
+            name: name.into(),
+            arg: arg.into(),
+            span,
+            params: vec![],
+            sections: vec![],
+        }
     }
 
     /// The last parameter named `key` (a later line overrides an earlier one, as in Fluentd).
@@ -100,7 +110,12 @@ impl Section {
     /// does when it maps v0.12 parameters.
     pub fn set(&mut self, key: &str, value: impl Into<String>, span: Span) {
         self.params.retain(|p| p.key != key);
-        self.params.push(Param { key: key.to_string(), value: value.into(), key_span: span.clone(), value_span: span });
+        self.params.push(Param {
+            key: key.to_string(),
+            value: value.into(),
+            key_span: span.clone(),
+            value_span: span,
+        });
     }
 
     /// Removes every parameter named `key`, returning the last one.
@@ -133,7 +148,10 @@ pub struct ConfigError {
 impl ConfigError {
     /// A new error.
     pub fn new(span: Span, message: impl Into<String>) -> Self {
-        Self { span, message: message.into() }
+        Self {
+            span,
+            message: message.into(),
+        }
     }
 }
 
@@ -228,7 +246,9 @@ pub struct ByteSize(pub u64);
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let lower = t.to_ascii_lowercase();
-    let digits_end = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
+    let digits_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
     let (num, unit) = lower.split_at(digits_end);
     let unit = unit.trim();
     let mult: u64 = match unit {
@@ -237,12 +257,20 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        _ => return Err(format!("invalid size {t:?}: expected a number with an optional k, m, g or t suffix (e.g. 8m)")),
+        _ => {
+            return Err(format!(
+                "invalid size {t:?}: expected a number with an optional k, m, g or t suffix (e.g. 8m)"
+            ));
+        }
     };
     if num.is_empty() {
-        return Err(format!("invalid size {t:?}: expected a number with an optional k, m, g or t suffix (e.g. 8m)"));
+        return Err(format!(
+            "invalid size {t:?}: expected a number with an optional k, m, g or t suffix (e.g. 8m)"
+        ));
     }
-    let n: f64 = num.parse().map_err(|_| format!("invalid size {t:?}: {num:?} is not a number"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {t:?}: {num:?} is not a number"))?;
     let v = n * mult as f64;
     if !v.is_finite() || v < 0.0 || v > u64::MAX as f64 {
         return Err(format!("invalid size {t:?}: out of range"));
@@ -253,7 +281,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// Parses a duration the way Fluentd does: `30s`, `10m`, `1h`, `1d`, or float seconds (`0.5`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let err = || format!("invalid duration {t:?}: expected seconds (e.g. 0.5) or a number with s, m, h or d (e.g. 10m)");
+    let err = || {
+        format!(
+            "invalid duration {t:?}: expected seconds (e.g. 0.5) or a number with s, m, h or d (e.g. 10m)"
+        )
+    };
     let (num, mult) = match t.char_indices().last() {
         Some((i, 's')) => (&t[..i], 1.0),
         Some((i, 'm')) => (&t[..i], 60.0),
@@ -262,7 +294,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         Some(_) => (t, 1.0),
         None => return Err(err()),
     };
-    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+') {
+    if num.is_empty()
+        || !num
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+')
+    {
         return Err(err());
     }
     let n: f64 = num.parse().map_err(|_| err())?;
@@ -278,7 +314,9 @@ pub fn parse_bool(s: &str) -> Result<bool, String> {
     match s.trim() {
         "" | "true" | "yes" => Ok(true),
         "false" | "no" => Ok(false),
-        other => Err(format!("invalid boolean {other:?}: expected true, false, yes or no")),
+        other => Err(format!(
+            "invalid boolean {other:?}: expected true, false, yes or no"
+        )),
     }
 }
 
@@ -286,7 +324,8 @@ pub fn parse_bool(s: &str) -> Result<bool, String> {
 pub fn parse_list(s: &str) -> Result<Vec<String>, String> {
     let t = s.trim();
     if t.starts_with('[') {
-        let v: serde_json::Value = serde_json::from_str(t).map_err(|e| format!("invalid array {t:?}: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(t).map_err(|e| format!("invalid array {t:?}: {e}"))?;
         match v {
             serde_json::Value::Array(items) => Ok(items
                 .into_iter()
@@ -300,7 +339,10 @@ pub fn parse_list(s: &str) -> Result<Vec<String>, String> {
     } else if t.is_empty() {
         Ok(vec![])
     } else {
-        Ok(t.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+        Ok(t.split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect())
     }
 }
 
@@ -308,7 +350,8 @@ pub fn parse_list(s: &str) -> Result<Vec<String>, String> {
 pub fn parse_hash(s: &str) -> Result<Vec<(String, String)>, String> {
     let t = s.trim();
     if t.starts_with('{') {
-        let v: serde_json::Value = serde_json::from_str(t).map_err(|e| format!("invalid hash {t:?}: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(t).map_err(|e| format!("invalid hash {t:?}: {e}"))?;
         match v {
             serde_json::Value::Object(m) => Ok(m
                 .into_iter()
@@ -324,9 +367,9 @@ pub fn parse_hash(s: &str) -> Result<Vec<(String, String)>, String> {
     } else {
         t.split(',')
             .map(|kv| {
-                let (k, v) = kv
-                    .split_once(':')
-                    .ok_or_else(|| format!("invalid hash {t:?}: expected key:value pairs separated by commas"))?;
+                let (k, v) = kv.split_once(':').ok_or_else(|| {
+                    format!("invalid hash {t:?}: expected key:value pairs separated by commas")
+                })?;
                 Ok((k.trim().to_string(), v.trim().to_string()))
             })
             .collect()
@@ -376,7 +419,9 @@ impl FromParam for Secret<String> {
 }
 impl FromParam for f64 {
     fn from_param(s: &str) -> Result<Self, String> {
-        s.trim().parse().map_err(|_| format!("invalid number {:?}", s.trim()))
+        s.trim()
+            .parse()
+            .map_err(|_| format!("invalid number {:?}", s.trim()))
     }
 }
 macro_rules! int_from_param {
@@ -403,7 +448,15 @@ pub struct SectionReader<'a> {
 }
 
 /// Parameters every plugin section may carry; the engine reads them.
-pub const SYSTEM_PARAMS: &[&str] = &["@type", "type", "@id", "id", "@log_level", "log_level", "@label"];
+pub const SYSTEM_PARAMS: &[&str] = &[
+    "@type",
+    "type",
+    "@id",
+    "id",
+    "@log_level",
+    "log_level",
+    "@label",
+];
 
 impl<'a> SectionReader<'a> {
     /// A reader over `section`; `context` names the plugin in messages (e.g. `out_s3`).
@@ -447,7 +500,10 @@ impl<'a> SectionReader<'a> {
         match T::from_param(&p.value) {
             Ok(v) => Some(v),
             Err(msg) => {
-                self.errors.push(ConfigError::new(p.value_span.clone(), format!("{}: parameter '{}': {}", self.context, key, msg)));
+                self.errors.push(ConfigError::new(
+                    p.value_span.clone(),
+                    format!("{}: parameter '{}': {}", self.context, key, msg),
+                ));
                 None
             }
         }
@@ -483,15 +539,26 @@ impl<'a> SectionReader<'a> {
 
     /// A parameter that must be one of `choices`.
     pub fn choice(&mut self, key: &str, choices: &[&str], default: &str) -> String {
-        let Some(p) = self.raw(key) else { return default.to_string() };
+        let Some(p) = self.raw(key) else {
+            return default.to_string();
+        };
         let v = p.value.trim();
         if choices.contains(&v) {
             v.to_string()
         } else {
-            let hint = suggest(v, choices.iter().copied()).map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default();
+            let hint = suggest(v, choices.iter().copied())
+                .map(|s| format!(" (did you mean '{s}'?)"))
+                .unwrap_or_default();
             self.errors.push(ConfigError::new(
                 p.value_span.clone(),
-                format!("{}: parameter '{}': invalid value {:?}, expected one of: {}{}", self.context, key, v, choices.join(", "), hint),
+                format!(
+                    "{}: parameter '{}': invalid value {:?}, expected one of: {}{}",
+                    self.context,
+                    key,
+                    v,
+                    choices.join(", "),
+                    hint
+                ),
             ));
             default.to_string()
         }
@@ -504,7 +571,10 @@ impl<'a> SectionReader<'a> {
         if let Some(p) = self.section.param(key) {
             self.warnings.push(ConfigWarning {
                 span: p.key_span.clone(),
-                message: format!("{}: parameter '{}' is accepted for compatibility and ignored: {}", self.context, key, why),
+                message: format!(
+                    "{}: parameter '{}' is accepted for compatibility and ignored: {}",
+                    self.context, key, why
+                ),
             });
         }
         self.ignored.push((key.to_string(), why.to_string()));
@@ -515,32 +585,49 @@ impl<'a> SectionReader<'a> {
         if !self.known_sections.iter().any(|k| k == name) {
             self.known_sections.push(name.to_string());
         }
-        self.section.sections.iter().filter(|s| s.name == name).collect()
+        self.section
+            .sections
+            .iter()
+            .filter(|s| s.name == name)
+            .collect()
     }
 
     /// At most one subsection named `name` (a second is an error).
     pub fn section_opt(&mut self, name: &str) -> Option<&'a Section> {
         let all = self.sections(name);
         if all.len() > 1 {
-            self.errors.push(ConfigError::new(all[1].span.clone(), format!("{}: only one <{}> section is allowed", self.context, name)));
+            self.errors.push(ConfigError::new(
+                all[1].span.clone(),
+                format!("{}: only one <{}> section is allowed", self.context, name),
+            ));
         }
         all.into_iter().next()
     }
 
     /// Records an error.
     pub fn error(&mut self, span: Span, message: impl Into<String>) {
-        self.errors.push(ConfigError::new(span, format!("{}: {}", self.context, message.into())));
+        self.errors.push(ConfigError::new(
+            span,
+            format!("{}: {}", self.context, message.into()),
+        ));
     }
 
     /// Records an error at parameter `key` (or at the section when it is absent).
     pub fn error_at(&mut self, key: &str, message: impl Into<String>) {
-        let span = self.section.param(key).map(|p| p.value_span.clone()).unwrap_or_else(|| self.section.span.clone());
+        let span = self
+            .section
+            .param(key)
+            .map(|p| p.value_span.clone())
+            .unwrap_or_else(|| self.section.span.clone());
         self.error(span, message);
     }
 
     /// Records a warning.
     pub fn warn(&mut self, span: Span, message: impl Into<String>) {
-        self.warnings.push(ConfigWarning { span, message: format!("{}: {}", self.context, message.into()) });
+        self.warnings.push(ConfigWarning {
+            span,
+            message: format!("{}: {}", self.context, message.into()),
+        });
     }
 
     /// Merges the errors and warnings of a nested reader (or of a nested plugin's build).
@@ -581,7 +668,11 @@ impl<'a> SectionReader<'a> {
                 ));
             }
         }
-        if self.errors.is_empty() { Ok(self.warnings) } else { Err(ConfigErrors(self.errors)) }
+        if self.errors.is_empty() {
+            Ok(self.warnings)
+        } else {
+            Err(ConfigErrors(self.errors))
+        }
     }
 }
 
@@ -593,7 +684,8 @@ pub fn suggest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Opt
             continue;
         }
         let score = strsim::jaro_winkler(word, c);
-        let close = score > 0.8 || strsim::levenshtein(word, c) <= 2.min(word.len().saturating_sub(1));
+        let close =
+            score > 0.8 || strsim::levenshtein(word, c) <= 2.min(word.len().saturating_sub(1));
         if close && best.is_none_or(|(_, s)| score > s) {
             best = Some((c, score));
         }
@@ -655,13 +747,24 @@ mod tests {
     fn lists_and_hashes() {
         assert_eq!(parse_list(r#"["a", "b"]"#).expect("json"), vec!["a", "b"]);
         assert_eq!(parse_list("a, b,c").expect("csv"), vec!["a", "b", "c"]);
-        assert_eq!(parse_hash("k1:v1,k2:v2").expect("pairs"), vec![("k1".into(), "v1".into()), ("k2".into(), "v2".into())]);
-        assert_eq!(parse_hash(r#"{"k":1}"#).expect("json"), vec![("k".into(), "1".into())]);
+        assert_eq!(
+            parse_hash("k1:v1,k2:v2").expect("pairs"),
+            vec![("k1".into(), "v1".into()), ("k2".into(), "v2".into())]
+        );
+        assert_eq!(
+            parse_hash(r#"{"k":1}"#).expect("json"),
+            vec![("k".into(), "1".into())]
+        );
     }
 
     #[test]
     fn reader_collects_all_errors_with_spans_and_suggestions() {
-        let s = sec(&[("@type", "tail"), ("pathh", "/x"), ("rotate_wait", "soon"), ("read_from_head", "maybe")]);
+        let s = sec(&[
+            ("@type", "tail"),
+            ("pathh", "/x"),
+            ("rotate_wait", "soon"),
+            ("read_from_head", "maybe"),
+        ]);
         let mut r = SectionReader::new(&s, "in_tail");
         let _path: Option<String> = r.get("path");
         let _rw: Option<Duration> = r.get("rotate_wait");
@@ -669,9 +772,21 @@ mod tests {
         let errs = r.finish().expect_err("three errors");
         let shown: Vec<String> = errs.0.iter().map(|e| e.to_string()).collect();
         assert_eq!(shown.len(), 3, "{shown:?}");
-        assert!(shown[0].starts_with("t.conf:4:15: in_tail: parameter 'rotate_wait': invalid duration"), "{}", shown[0]);
-        assert!(shown[1].starts_with("t.conf:5:18: in_tail: parameter 'read_from_head': invalid boolean"), "{}", shown[1]);
-        assert_eq!(shown[2], "t.conf:3:3: in_tail: unknown parameter 'pathh' (did you mean 'path'?)");
+        assert!(
+            shown[0].starts_with("t.conf:4:15: in_tail: parameter 'rotate_wait': invalid duration"),
+            "{}",
+            shown[0]
+        );
+        assert!(
+            shown[1]
+                .starts_with("t.conf:5:18: in_tail: parameter 'read_from_head': invalid boolean"),
+            "{}",
+            shown[1]
+        );
+        assert_eq!(
+            shown[2],
+            "t.conf:3:3: in_tail: unknown parameter 'pathh' (did you mean 'path'?)"
+        );
     }
 
     #[test]

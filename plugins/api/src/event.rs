@@ -77,7 +77,13 @@ mod tests {
     #[test]
     fn nanos_carry_into_seconds() {
         let t = EventTime::new(10, 1_500_000_000);
-        assert_eq!(t, EventTime { secs: 11, nanos: 500_000_000 });
+        assert_eq!(
+            t,
+            EventTime {
+                secs: 11,
+                nanos: 500_000_000
+            }
+        );
     }
 
     #[test]

@@ -9,6 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Input read positions that travel with a batch of events: opaque source keys (e.g.
+/// `"<pos_file>\t<path>\t<inode>"`) to the offset just past the batch. A file buffer writes
+/// them in the same durable frame as the records, so after a crash an input can resume from
+/// `max(pos_file, buffer checkpoint)` and never re-read lines already buffered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// (source key, offset) pairs.
+    pub entries: Vec<(String, u64)>,
+}
+
 /// Where inputs send events: the engine's router. `emit` returns once every destination has
 /// accepted the events (for a file buffer: written to the chunk, with the durability the buffer
 /// promises), so an input may then advance its read position.
@@ -16,6 +26,18 @@ use tokio::sync::watch;
 pub trait EventSink: Send + Sync {
     /// Routes a batch of events that share `tag`.
     async fn emit(&self, tag: &str, events: Vec<Event>) -> Result<(), EmitError>;
+
+    /// Routes a batch together with the input positions it reaches; sinks that cannot store
+    /// checkpoints ignore them (the default).
+    async fn emit_checkpointed(
+        &self,
+        tag: &str,
+        events: Vec<Event>,
+        checkpoint: Checkpoint,
+    ) -> Result<(), EmitError> {
+        let _ = checkpoint;
+        self.emit(tag, events).await
+    }
 }
 
 /// A cheap handle to the engine's router.

@@ -23,7 +23,9 @@ impl Record {
 
     /// An empty record with room for `n` fields.
     pub fn with_capacity(n: usize) -> Self {
-        Self { fields: Vec::with_capacity(n) }
+        Self {
+            fields: Vec::with_capacity(n),
+        }
     }
 
     /// Sets `key` to `value`; an existing key keeps its position and gets the new value.
@@ -50,7 +52,10 @@ impl Record {
 
     /// The value of `key`, mutably.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.fields.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.fields
+            .iter_mut()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 
     /// Removes `key` and returns its value.
@@ -109,7 +114,12 @@ impl Record {
 
     /// The record as a `serde_json::Value::Object`.
     pub fn to_value(&self) -> Value {
-        Value::Object(self.fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+        Value::Object(
+            self.fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
     }
 
     /// A record from a JSON object; anything else gives None.
@@ -244,12 +254,17 @@ mod tests {
             "a": [1, "x", {"k": []}], "o": {"p": false}
         });
         let r = Record::from_value(v.clone()).expect("object");
-        assert_eq!(r.to_json_string(), serde_json::to_string(&v).expect("serializes"));
+        assert_eq!(
+            r.to_json_string(),
+            serde_json::to_string(&v).expect("serializes")
+        );
     }
 
     #[test]
     fn remove_and_retain() {
-        let mut r: Record = [("a", json!(1)), ("b", json!(2)), ("c", json!(3))].into_iter().collect();
+        let mut r: Record = [("a", json!(1)), ("b", json!(2)), ("c", json!(3))]
+            .into_iter()
+            .collect();
         assert_eq!(r.remove("b"), Some(json!(2)));
         r.retain(|k, _| k != "a");
         assert_eq!(r.to_json_string(), r#"{"c":3}"#);

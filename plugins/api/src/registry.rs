@@ -19,8 +19,16 @@ pub struct Built<T: ?Sized> {
 
 impl<T: ?Sized> Built<T> {
     /// A configured plugin.
-    pub fn new(plugin: Box<T>, settings: impl Debug + Send + Sync + 'static, warnings: Vec<ConfigWarning>) -> Self {
-        Self { plugin, settings: Box::new(settings), warnings }
+    pub fn new(
+        plugin: Box<T>,
+        settings: impl Debug + Send + Sync + 'static,
+        warnings: Vec<ConfigWarning>,
+    ) -> Self {
+        Self {
+            plugin,
+            settings: Box::new(settings),
+            warnings,
+        }
     }
 }
 
@@ -65,7 +73,12 @@ macro_rules! role {
         }
         /// Builds the plugin named by the section's `@type` (or `type`; or `default_type`
         /// when neither is given). An unknown type gets a "did you mean".
-        pub fn $build(&self, section: &Section, ctx: &PluginContext, default_type: Option<&str>) -> BuildResult<$t> {
+        pub fn $build(
+            &self,
+            section: &Section,
+            ctx: &PluginContext,
+            default_type: Option<&str>,
+        ) -> BuildResult<$t> {
             let (name, span) = match section.plugin_type() {
                 Some(p) => (p.value.trim(), p.value_span.clone()),
                 None => match default_type {
@@ -87,7 +100,13 @@ macro_rules! role {
                     let known: Vec<&str> = self.$field.keys().copied().collect();
                     Err(ConfigErrors::one(
                         span,
-                        format!("unknown {} plugin type '{}'{}; known: {}", $role, name, hint, known.join(", ")),
+                        format!(
+                            "unknown {} plugin type '{}'{}; known: {}",
+                            $role,
+                            name,
+                            hint,
+                            known.join(", ")
+                        ),
                     ))
                 }
             }
@@ -101,9 +120,44 @@ impl Registry {
         Self::default()
     }
 
-    role!(inputs, register_input, build_input, input_names, dyn Input, "input");
-    role!(parsers, register_parser, build_parser, parser_names, dyn Parser, "parser");
-    role!(filters, register_filter, build_filter, filter_names, dyn Filter, "filter");
-    role!(formatters, register_formatter, build_formatter, formatter_names, dyn Formatter, "formatter");
-    role!(outputs, register_output, build_output, output_names, dyn Output, "output");
+    role!(
+        inputs,
+        register_input,
+        build_input,
+        input_names,
+        dyn Input,
+        "input"
+    );
+    role!(
+        parsers,
+        register_parser,
+        build_parser,
+        parser_names,
+        dyn Parser,
+        "parser"
+    );
+    role!(
+        filters,
+        register_filter,
+        build_filter,
+        filter_names,
+        dyn Filter,
+        "filter"
+    );
+    role!(
+        formatters,
+        register_formatter,
+        build_formatter,
+        formatter_names,
+        dyn Formatter,
+        "formatter"
+    );
+    role!(
+        outputs,
+        register_output,
+        build_output,
+        output_names,
+        dyn Output,
+        "output"
+    );
 }

@@ -1,5 +1,1111 @@
-//! (placeholder: being written)
-use logship_api::Registry;
+//! `tail`: Fluentd's in_tail input for logship, without loss on rotation.
+//!
+//! # How it works
+//!
+//! * **Which files.** `path` is a comma list of paths and globs with strftime placeholders
+//!   (evaluated against the current time, in `path_timezone` or local time), minus
+//!   `exclude_path`. The list is evaluated at startup, every `refresh_interval`, and at once when
+//!   a file is created, removed or renamed in a watched directory ([`glob_paths`]).
+//! * **When to look.** [`watcher`]: one inotify watch per directory (never per file), plus a
+//!   1 s poll of every file, which is also the fallback when inotify overflows, runs out of
+//!   watches, or cannot see the writes (NFS). `enable_watch_timer false` is accepted, but the
+//!   1 s check stays on: it is cheap, and it is what makes rotation detection certain.
+//! * **Reading.** [`tailer::Reader`] keeps the file descriptor open and reads 256 KiB blocks
+//!   with `pread`, splitting lines with `memchr`; up to `read_lines_limit` lines make one batch,
+//!   parsed by the `<parse>` parser and emitted with the tag (`*` expanded from the path as
+//!   Fluentd does, see [`config::expand_tag`]).
+//! * **Rotation.** Each poll stats the path (following symlinks) and compares (dev, inode):
+//!   - *rename + create*: the old file stays open and is read to its end for `rotate_wait`
+//!     more (writers that still hold it are not lost), then closed; the new file is read from
+//!     its head. The pos_file keeps the old file's entry until it is closed, so a crash in that
+//!     window re-reads the new file from its head instead of skipping anything of it.
+//!   - *copytruncate*: same inode, smaller than the read position, **or** its first bytes (up
+//!     to 1 KiB, remembered in memory) changed because it was truncated and regrew past the
+//!     old position before the check: lines still buffered are emitted, then reading starts
+//!     again from offset 0. At startup the pos_file offset is used only when the inode matches
+//!     and the file is at least that long; otherwise the file is read from its head.
+//!   - *delete*: the open file is read to its end for `rotate_wait`, then closed and its
+//!     pos_file entry removed; a re-created file is a new file, read from its head.
+//!   - *files that appear after startup* are read from their head, as Fluentd does. The
+//!     watcher opens a file matching `path` the moment inotify reports its creation, so a
+//!     file that is created and rotated away again before the next poll (rotation faster than
+//!     the loop) is still read whole. Without inotify (polling only, NFS) a file that lives at
+//!     the watched path for less than about a second can be missed: inherent to tailing by
+//!     path, as in Fluentd.
+//!   - *a glob that also matches the rotated names* (`*.log*` matching `access.log.1`): a file
+//!     is identified by (dev, inode) as well as by path. When a newly matched path is a file
+//!     another path is still reading (the old file during `rotate_wait`), it waits; when that
+//!     reader closes, the new path continues from the offset already read, provided the
+//!     file's first bytes are unchanged. So the rotated file is neither read twice nor lost,
+//!     with `follow_inodes` or without. With `follow_inodes true`, a pos_file entry is also
+//!     found by inode at startup (a file renamed while logship was down resumes at its offset).
+//!     Fluentd without `follow_inodes` would read the rotated file again from its head.
+//! * **Lines.** A line ends with `\n`. A `\r` before it is kept, as Fluentd keeps it (parsers
+//!   see exactly the bytes of the line). An unterminated last line is held until its newline
+//!   arrives; it is emitted on its own only when it has not changed for `partial_line_timeout`
+//!   (default 5 s) or at `DrainAndStop`, never split otherwise (at `Stop` it stays unread and is
+//!   read whole after the restart). Lines longer than `max_line_size` are skipped with a warning
+//!   naming the file and byte offset; a file then never holds more than `max_line_size` plus
+//!   one 256 KiB block in memory.
+//! * **Text.** Records are JSON, so lines become UTF-8 text. By default (no `encoding`, or
+//!   `encoding ASCII-8BIT`/`BINARY`) valid UTF-8 is kept as is and every byte of an invalid
+//!   sequence is written as `\xHH` (upper-case hex, the way Apache escapes bytes in its own
+//!   logs): nothing is lost and the bytes can be recovered (a literal `\x` in the input is not
+//!   escaped, which Apache's logs never contain since Apache writes `\` as `\\`). With
+//!   `encoding UTF-8` (and `from_encoding UTF-8` or none) invalid sequences become U+FFFD, as
+//!   Ruby's `encode(invalid: :replace)` does. Other encodings are refused at configuration.
+//! * **Unmatched lines.** A line the parser rejects counts in
+//!   [`TailMetrics::unmatched_lines`], gives a warning (at most one per 10 s, with a count of
+//!   the suppressed ones and the line truncated to 200 bytes), and with `emit_unmatched_lines
+//!   true` the record `{"unmatched_line": line}` at the current time.
+//!
+//! # Guarantees
+//!
+//! * **Never skip.** The offset recorded for a file only advances to the end of the last line
+//!   whose events `emit` accepted (and past lines deliberately skipped as too long). A crash
+//!   can at worst re-read lines since the last save, never skip any.
+//! * **Backpressure.** When `emit` returns [`EmitError::Backpressure`] (or `Refused`), the same
+//!   lines are parsed and offered again after 100 ms, doubling up to 2 s; nothing is dropped.
+//!   The input reads nothing else meanwhile (other files pause too). `Stop` during the wait
+//!   returns without advancing past the refused lines.
+//! * **Positions** are saved (crash-safely, [`position`]) at most once a second after accepted
+//!   batches, at once after a rotation, and at shutdown. [`position::Positions::snapshot`] is
+//!   the hook for the later durable commit together with the buffer.
+//! * **Stop** finishes the batch in hand, saves and returns; **DrainAndStop** reads every file
+//!   (and every rotated file still open) to its current end, emits the held last lines, saves,
+//!   and returns.
+//!
+//! # Known differences from Fluentd
+//!
+//! No loss on rotation (the rotated file is read to its end, and its entry kept until then),
+//! no double read with globs over rotated names, truncation detected by content as well as by
+//! size, the pos_file always compact (rewritten whole), `open_on_every_update` ignored with a
+//! warning, multiline parsers (`is_firstline`) not yet grouped (each line is parsed alone).
 
-/// Registers this crate's plugins.
-pub fn register(_registry: &mut Registry) {}
+pub mod config;
+pub mod glob_paths;
+pub mod metrics;
+pub mod position;
+pub mod tailer;
+pub mod watcher;
+
+pub use config::TailConfig;
+pub use metrics::TailMetrics;
+
+use async_trait::async_trait;
+use config::expand_tag;
+use logship_api::{
+    BuildResult, Built, ConfigErrors, EmitError, Emitter, Event, EventTime, Input, InputContext,
+    ParseError, Parser, PluginContext, PluginError, Record, Registry, RunState, Section,
+    SectionReader, Shutdown,
+};
+use position::{Entry, Positions};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tailer::{FileId, Reader, Scan};
+use watcher::DirWatcher;
+
+/// The `tail` input.
+pub struct TailInput {
+    config: TailConfig,
+    parser: Arc<dyn Parser>,
+    metrics: Arc<TailMetrics>,
+}
+
+impl std::fmt::Debug for TailInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TailInput")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TailInput {
+    /// An input with these settings and this line parser.
+    pub fn new(config: TailConfig, parser: Box<dyn Parser>) -> Self {
+        Self {
+            config,
+            parser: Arc::from(parser),
+            metrics: Arc::new(TailMetrics::default()),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TailConfig {
+        &self.config
+    }
+
+    /// The counters, shared with the running input.
+    pub fn metrics(&self) -> Arc<TailMetrics> {
+        self.metrics.clone()
+    }
+}
+
+/// The input was told to stop (or the engine shut down) in the middle of work.
+struct Stopped;
+
+/// One watched path.
+struct Tailer {
+    path: PathBuf,
+    key: String,
+    tag: String,
+    /// Found at startup (decides `read_from_head`) and not opened yet.
+    startup: bool,
+    current: Option<Reader>,
+    /// Rotated or deleted files still read until their deadline.
+    draining: Vec<(Reader, Instant)>,
+    /// No longer matched by `path`.
+    unwatched: bool,
+    warned_open: bool,
+}
+
+impl Tailer {
+    fn new(path: PathBuf, tag_pattern: &str, startup: bool) -> Self {
+        let key = path.to_string_lossy().into_owned();
+        let tag = expand_tag(tag_pattern, &key);
+        Self {
+            path,
+            key,
+            tag,
+            startup,
+            current: None,
+            draining: vec![],
+            unwatched: false,
+            warned_open: false,
+        }
+    }
+}
+
+/// Everything the loop needs except the tailers.
+struct Run {
+    cfg: TailConfig,
+    parser: Arc<dyn Parser>,
+    metrics: Arc<TailMetrics>,
+    emitter: Emitter,
+    shutdown: Shutdown,
+    id: String,
+    positions: Positions,
+    pos_dirty: bool,
+    force_save: bool,
+    last_save: Instant,
+    /// Files closed while still linked: how far they were read, their first bytes, and when
+    /// (at most [`MAX_PROGRESS`] kept, the oldest dropped first).
+    progress: HashMap<FileId, (u64, Vec<u8>, Instant)>,
+    /// Open readers per file.
+    open: HashMap<FileId, usize>,
+    unmatched_warn: Mutex<(Option<Instant>, u64)>,
+    retry_warn: Option<Instant>,
+    zone: Option<glob_paths::Zone>,
+    warned_unreadable: HashSet<PathBuf>,
+    /// Files opened by the watcher when they were created, per path, in order.
+    preopened: HashMap<PathBuf, Vec<std::fs::File>>,
+}
+
+/// How many closed-but-linked files are remembered for taking over by another path.
+const MAX_PROGRESS: usize = 4096;
+const TICK: Duration = Duration::from_secs(1);
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+impl Run {
+    fn stop_requested(&self) -> bool {
+        self.shutdown.state() == RunState::Stop
+    }
+
+    fn line_event(
+        &self,
+        line: &[u8],
+        path: &str,
+        now: EventTime,
+        unmatched: &mut u64,
+    ) -> Option<Event> {
+        let text = tailer::decode(line, self.cfg.invalid_bytes);
+        let (time, mut record) = match self.parser.parse(&text) {
+            Ok((t, r)) => (t.unwrap_or(now), r),
+            Err(e) => {
+                *unmatched += 1;
+                self.warn_unmatched(&text, &e, path);
+                if !self.cfg.emit_unmatched_lines {
+                    return None;
+                }
+                let mut r = Record::with_capacity(2);
+                r.insert("unmatched_line", text.as_ref());
+                (EventTime::now(), r)
+            }
+        };
+        if let Some(k) = &self.cfg.path_key {
+            record.insert(k.as_str(), path);
+        }
+        Some(Event::new(time, record))
+    }
+
+    fn warn_unmatched(&self, text: &str, e: &ParseError, path: &str) {
+        let Ok(mut w) = self.unmatched_warn.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if w.0.is_some_and(|t| now.duration_since(t) < WARN_EVERY) {
+            w.1 += 1;
+            return;
+        }
+        let mut end = text.len().min(200);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let suppressed = std::mem::take(&mut w.1);
+        w.0 = Some(now);
+        match e {
+            ParseError::NoMatch => {
+                tracing::warn!(plugin = %self.id, path, suppressed, "pattern not matched: {:?}", &text[..end])
+            }
+            ParseError::Invalid(m) => {
+                tracing::warn!(plugin = %self.id, path, suppressed, "invalid line found: {m}: {:?}", &text[..end])
+            }
+        }
+    }
+
+    /// Emits what `build` produces, offering it again after backpressure until accepted.
+    /// `build` is called again for each attempt (the emitter consumes the events).
+    async fn emit_retrying<T>(
+        &mut self,
+        tag: &str,
+        mut build: impl FnMut(&Self) -> (Vec<Event>, T),
+    ) -> Result<T, Stopped> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let (events, info) = build(self);
+            if events.is_empty() {
+                return Ok(info);
+            }
+            let n = events.len() as u64;
+            match self.emitter.emit(tag, events).await {
+                Ok(()) => {
+                    TailMetrics::add(&self.metrics.records_emitted, n);
+                    return Ok(info);
+                }
+                Err(EmitError::Shutdown) => return Err(Stopped),
+                Err(e) => {
+                    TailMetrics::add(&self.metrics.emit_retries, 1);
+                    let now = Instant::now();
+                    if self
+                        .retry_warn
+                        .is_none_or(|t| now.duration_since(t) >= WARN_EVERY)
+                    {
+                        self.retry_warn = Some(now);
+                        tracing::warn!(plugin = %self.id, tag, error = %e, "in_tail: events not accepted; keeping them and retrying");
+                    }
+                    match self.shutdown.state() {
+                        RunState::Stop => return Err(Stopped),
+                        RunState::DrainAndStop => tokio::time::sleep(backoff).await,
+                        RunState::Running => {
+                            let mut s = self.shutdown.clone();
+                            tokio::select! {
+                                _ = tokio::time::sleep(backoff) => {}
+                                st = s.wait() => if st == RunState::Stop { return Err(Stopped) },
+                            }
+                        }
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Reads `r` to its current end (or the rate limit), emitting every complete line; with
+    /// `force`, also the unterminated last line. Returns whether the end was reached.
+    async fn read_all(
+        &mut self,
+        r: &mut Reader,
+        tag: &str,
+        key: &str,
+        force: bool,
+    ) -> Result<bool, Stopped> {
+        let limit = self.cfg.read_lines_limit;
+        let max_line = self.cfg.max_line_size;
+        loop {
+            loop {
+                if self.stop_requested() {
+                    return Err(Stopped);
+                }
+                for (at, len) in r.skip_overlong(max_line) {
+                    TailMetrics::add(&self.metrics.skipped_long_lines, 1);
+                    tracing::warn!(plugin = %self.id, path = key, offset = at, bytes = len,
+                        "in_tail: line longer than max_line_size skipped");
+                }
+                let reader: &Reader = r;
+                let scan = self
+                    .emit_retrying(tag, |me| {
+                        let now = EventTime::now();
+                        let mut events = Vec::with_capacity(limit.min(1024));
+                        let mut unmatched = 0;
+                        let scan = reader.scan(limit, max_line, |line| {
+                            if let Some(e) = me.line_event(line, key, now, &mut unmatched) {
+                                events.push(e);
+                            }
+                        });
+                        (events, (scan, unmatched))
+                    })
+                    .await?;
+                match scan {
+                    (Scan::Lines { count, end }, unmatched) => {
+                        r.commit(end);
+                        TailMetrics::add(&self.metrics.lines_read, count as u64);
+                        TailMetrics::add(&self.metrics.unmatched_lines, unmatched);
+                        self.pos_dirty = true;
+                    }
+                    (Scan::Empty, _) => break,
+                }
+            }
+            if let Some(per_sec) = self.cfg.read_bytes_limit_per_second {
+                let now = Instant::now();
+                if now.duration_since(r.window.0) >= Duration::from_secs(1) {
+                    r.window = (now, 0);
+                }
+                if r.window.1 >= per_sec && !force {
+                    return Ok(false);
+                }
+            }
+            let n = match r.fill(tailer::BLOCK) {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(plugin = %self.id, path = key, error = %e, "in_tail: read failed; will retry");
+                    return Ok(false);
+                }
+            };
+            r.window.1 += n as u64;
+            TailMetrics::add(&self.metrics.bytes_read, n as u64);
+            if n == 0 {
+                break;
+            }
+        }
+        let _ = r.skip_overlong(max_line);
+        if r.idle_partial(self.cfg.partial_line_timeout, force)
+            .is_some()
+        {
+            let reader: &Reader = r;
+            let done = self
+                .emit_retrying(tag, |me| {
+                    let mut reader_copy = None;
+                    let mut events = Vec::with_capacity(1);
+                    let mut unmatched = 0;
+                    if let Some(bytes) = reader.pending_bytes() {
+                        reader_copy = Some(reader.read_pos_index());
+                        if let Some(e) = me.line_event(bytes, key, EventTime::now(), &mut unmatched)
+                        {
+                            events.push(e);
+                        }
+                    }
+                    (events, (reader_copy, unmatched))
+                })
+                .await?;
+            if let (Some(end), unmatched) = done {
+                r.commit(end);
+                TailMetrics::add(&self.metrics.lines_read, 1);
+                TailMetrics::add(&self.metrics.unmatched_lines, unmatched);
+                self.pos_dirty = true;
+            }
+        }
+        Ok(true)
+    }
+
+    fn opened(&mut self, id: FileId) {
+        *self.open.entry(id).or_insert(0) += 1;
+    }
+
+    fn closed(&mut self, r: Reader) {
+        if let Some(n) = self.open.get_mut(&r.id) {
+            *n -= 1;
+            if *n == 0 {
+                self.open.remove(&r.id);
+            }
+        }
+        let linked = r
+            .fstat()
+            .map(|m| std::os::unix::fs::MetadataExt::nlink(&m) > 0)
+            .unwrap_or(false);
+        if linked {
+            if self.progress.len() >= MAX_PROGRESS
+                && let Some(oldest) = self
+                    .progress
+                    .iter()
+                    .min_by_key(|(_, v)| v.2)
+                    .map(|(k, _)| *k)
+            {
+                self.progress.remove(&oldest);
+            }
+            self.progress.insert(
+                r.id,
+                (r.committed(), r.fingerprint().to_vec(), Instant::now()),
+            );
+        } else {
+            self.progress.remove(&r.id);
+        }
+    }
+
+    /// Where to start reading a file newly opened under `t`'s path.
+    fn initial_offset(
+        &mut self,
+        t: &Tailer,
+        id: FileId,
+        md: &std::fs::Metadata,
+        r: &mut Reader,
+    ) -> u64 {
+        if let Some((off, fp, _)) = self.progress.remove(&id)
+            && md.len() >= off
+            && r.head(fp.len() as u64).is_ok_and(|h| h == fp)
+        {
+            r.set_fingerprint(fp);
+            return off;
+        }
+        let by_path = self.positions.get(&t.key).filter(|e| e.inode == id.ino);
+        let entry = by_path.or_else(|| {
+            if self.cfg.follow_inodes {
+                self.positions
+                    .snapshot()
+                    .into_iter()
+                    .map(|(_, e)| e)
+                    .find(|e| e.inode == id.ino)
+            } else {
+                None
+            }
+        });
+        if let Some(e) = entry {
+            return if md.len() >= e.offset { e.offset } else { 0 };
+        }
+        if self.positions.get(&t.key).is_some() {
+            return 0; // a different file than the one recorded: new
+        }
+        if t.startup && !self.cfg.read_from_head {
+            md.len()
+        } else {
+            0
+        }
+    }
+
+    /// Checks one path for rotation, truncation and new data, and reads it. Returns whether
+    /// the tailer is finished (unwatched or gone, nothing open).
+    async fn poll(&mut self, t: &mut Tailer, drain: bool) -> Result<bool, Stopped> {
+        let now = Instant::now();
+        // Rotated files first: they hold the older lines.
+        let mut i = 0;
+        while i < t.draining.len() {
+            let expired = now >= t.draining[i].1;
+            let (tag, key) = (t.tag.clone(), t.key.clone());
+            let eof = match self
+                .read_all(&mut t.draining[i].0, &tag, &key, drain || expired)
+                .await
+            {
+                Ok(eof) => eof,
+                Err(Stopped) => {
+                    self.record_entry(t);
+                    return Err(Stopped);
+                }
+            };
+            if expired && eof && !drain {
+                let (r, _) = t.draining.remove(i);
+                self.closed(r);
+                self.force_save = true;
+                self.pos_dirty = true;
+            } else {
+                i += 1;
+            }
+        }
+        for f in self.preopened.remove(&t.path).unwrap_or_default() {
+            let Ok(fmd) = f.metadata() else { continue };
+            let id = FileId::of(&fmd);
+            let known = t.current.as_ref().is_some_and(|c| c.id == id)
+                || t.draining.iter().any(|(r, _)| r.id == id)
+                || self.open.get(&id).copied().unwrap_or(0) > 0;
+            if known {
+                continue;
+            }
+            if let Some(old) = t.current.take() {
+                tracing::info!(plugin = %self.id, path = %t.key, "in_tail: file rotated; reading the old file to its end for rotate_wait");
+                TailMetrics::add(&self.metrics.rotations, 1);
+                t.draining.push((old, now + self.cfg.rotate_wait));
+                self.force_save = true;
+            }
+            // Created after startup: read from its head (unless another path read it already).
+            let mut r = Reader::from_file(f, id, 0);
+            t.startup = false;
+            let off = self.initial_offset(t, id, &fmd, &mut r);
+            r.set_offset(off);
+            self.opened(id);
+            t.current = Some(r);
+            self.pos_dirty = true;
+        }
+        let md = std::fs::metadata(&t.path);
+        match md {
+            Err(e) => {
+                if let Some(cur) = t.current.take() {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        tracing::info!(plugin = %self.id, path = %t.key, "in_tail: file removed or renamed; reading it to its end for rotate_wait");
+                        TailMetrics::add(&self.metrics.rotations, 1);
+                    }
+                    t.draining.push((cur, now + self.cfg.rotate_wait));
+                    self.force_save = true;
+                }
+            }
+            Ok(md) if md.is_file() => {
+                let id = FileId::of(&md);
+                if t.unwatched {
+                    if let Some(cur) = t.current.take() {
+                        if cur.id != id {
+                            // Replaced while briefly unmatched (a symlink retargeted, a
+                            // rename seen by a refresh before the new file existed).
+                            TailMetrics::add(&self.metrics.rotations, 1);
+                        }
+                        t.draining.push((cur, now + self.cfg.rotate_wait));
+                        self.force_save = true;
+                    }
+                } else if let Some(cur) = t.current.as_mut().filter(|c| c.id == id) {
+                    match cur.check_truncated(&md) {
+                        Ok(true) => {
+                            let (tag, key) = (t.tag.clone(), t.key.clone());
+                            // Emit what is buffered (the held last line too), then restart.
+                            self.read_all_buffered(cur, &tag, &key).await?;
+                            tracing::warn!(plugin = %self.id, path = %t.key, "in_tail: file truncated; reading it again from the start");
+                            TailMetrics::add(&self.metrics.truncations, 1);
+                            cur.reset();
+                            self.force_save = true;
+                            self.pos_dirty = true;
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::debug!(path = %t.key, error = %e, "in_tail: cannot check file")
+                        }
+                    }
+                } else {
+                    if let Some(old) = t.current.take() {
+                        tracing::info!(plugin = %self.id, path = %t.key, "in_tail: file rotated; reading the old file to its end for rotate_wait");
+                        TailMetrics::add(&self.metrics.rotations, 1);
+                        t.draining.push((old, now + self.cfg.rotate_wait));
+                        self.force_save = true;
+                    }
+                    if let Some(i) = t.draining.iter().position(|(r, _)| r.id == id) {
+                        // The path is back to a file this path was already reading (it was
+                        // briefly missing or unmatched): keep reading it as the current file.
+                        t.current = Some(t.draining.remove(i).0);
+                    } else if self.open.get(&id).copied().unwrap_or(0) == 0 {
+                        match std::fs::File::open(&t.path) {
+                            Ok(f) => {
+                                // The identity of what was opened, not of what was stat'ed.
+                                let id = f.metadata().map(|m| FileId::of(&m)).unwrap_or(id);
+                                let mut r = Reader::from_file(f, id, 0);
+                                let off = self.initial_offset(t, id, &md, &mut r);
+                                r.set_offset(off);
+                                self.opened(id);
+                                t.current = Some(r);
+                                t.startup = false;
+                                self.pos_dirty = true;
+                            }
+                            Err(e) => {
+                                if !t.warned_open || !self.cfg.ignore_repeated_permission_error {
+                                    tracing::warn!(plugin = %self.id, path = %t.key, error = %e, "in_tail: cannot open file");
+                                    t.warned_open = true;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(_) => {}
+        }
+        if let Some(mut cur) = t.current.take() {
+            let (tag, key) = (t.tag.clone(), t.key.clone());
+            let res = self.read_all(&mut cur, &tag, &key, drain).await;
+            t.current = Some(cur);
+            if res.is_err() {
+                self.record_entry(t);
+            }
+            res?;
+        }
+        Ok(self.record_entry(t))
+    }
+
+    /// Updates the path's pos_file entry from its readers: the oldest file still open holds
+    /// it. Returns whether the tailer is finished (nothing open and unwatched or gone).
+    fn record_entry(&mut self, t: &Tailer) -> bool {
+        let entry = t
+            .draining
+            .first()
+            .map(|(r, _)| r)
+            .or(t.current.as_ref())
+            .map(|r| Entry {
+                offset: r.committed(),
+                inode: r.id.ino,
+            });
+        match entry {
+            Some(e) => {
+                if self.positions.get(&t.key) != Some(e) {
+                    self.positions.set(&t.key, e);
+                    self.pos_dirty = true;
+                }
+                false
+            }
+            None => {
+                let gone = t.unwatched || !t.path.exists();
+                if gone && self.positions.remove(&t.key).is_some() {
+                    self.pos_dirty = true;
+                }
+                gone
+            }
+        }
+    }
+
+    /// Emits every buffered complete line and the held last line (before a truncation reset).
+    async fn read_all_buffered(
+        &mut self,
+        r: &mut Reader,
+        tag: &str,
+        key: &str,
+    ) -> Result<(), Stopped> {
+        loop {
+            let reader: &Reader = r;
+            let limit = self.cfg.read_lines_limit;
+            let max_line = self.cfg.max_line_size;
+            let (scan, unmatched) = self
+                .emit_retrying(tag, |me| {
+                    let now = EventTime::now();
+                    let mut events = Vec::new();
+                    let mut unmatched = 0;
+                    let scan = reader.scan(limit, max_line, |line| {
+                        if let Some(e) = me.line_event(line, key, now, &mut unmatched) {
+                            events.push(e);
+                        }
+                    });
+                    (events, (scan, unmatched))
+                })
+                .await?;
+            match scan {
+                Scan::Lines { count, end } => {
+                    r.commit(end);
+                    TailMetrics::add(&self.metrics.lines_read, count as u64);
+                    TailMetrics::add(&self.metrics.unmatched_lines, unmatched);
+                }
+                Scan::Empty => break,
+            }
+            let _ = r.skip_overlong(max_line);
+        }
+        let _ = r.skip_overlong(self.cfg.max_line_size);
+        if r.has_partial() {
+            let reader: &Reader = r;
+            let (end, unmatched) = self
+                .emit_retrying(tag, |me| {
+                    let mut events = Vec::new();
+                    let mut unmatched = 0;
+                    if let Some(b) = reader.pending_bytes()
+                        && let Some(e) = me.line_event(b, key, EventTime::now(), &mut unmatched)
+                    {
+                        events.push(e);
+                    }
+                    (events, (reader.read_pos_index(), unmatched))
+                })
+                .await?;
+            r.commit(end);
+            TailMetrics::add(&self.metrics.lines_read, 1);
+            TailMetrics::add(&self.metrics.unmatched_lines, unmatched);
+        }
+        Ok(())
+    }
+
+    fn save(&mut self, force: bool) {
+        let Some(pf) = self.cfg.pos_file.clone() else {
+            return;
+        };
+        if !self.pos_dirty && !force {
+            return;
+        }
+        if !force && !self.force_save && self.last_save.elapsed() < SAVE_EVERY {
+            return;
+        }
+        match self.positions.save(&pf) {
+            Ok(()) => {
+                self.pos_dirty = false;
+                self.force_save = false;
+                self.last_save = Instant::now();
+            }
+            Err(e) => {
+                self.last_save = Instant::now();
+                tracing::error!(plugin = %self.id, error = %e, "in_tail: cannot save positions");
+            }
+        }
+    }
+
+    fn refresh(
+        &mut self,
+        tailers: &mut BTreeMap<PathBuf, Tailer>,
+        watcher: &mut DirWatcher,
+        startup: bool,
+    ) {
+        let exp = glob_paths::expand(
+            &self.cfg.path,
+            &self.cfg.exclude_path,
+            self.zone,
+            self.cfg.limit_recently_modified,
+            &mut self.warned_unreadable,
+            self.cfg.ignore_repeated_permission_error,
+        );
+        let mut dirs: BTreeSet<PathBuf> = exp.dirs.clone();
+        for f in &exp.files {
+            if let Some(p) = f.parent() {
+                dirs.insert(p.to_path_buf());
+            }
+            if let Ok(real) = std::fs::canonicalize(f)
+                && let Some(p) = real.parent()
+            {
+                dirs.insert(p.to_path_buf());
+            }
+        }
+        watcher.sync_dirs(&dirs);
+        let now = chrono::Utc::now();
+        let patterns = self
+            .cfg
+            .path
+            .iter()
+            .filter_map(|p| glob::Pattern::new(&glob_paths::strftime(p, now, self.zone)).ok())
+            .collect();
+        watcher.state().set_patterns(patterns);
+        for (p, t) in tailers.iter_mut() {
+            t.unwatched = !exp.files.contains(p);
+        }
+        for f in exp.files {
+            tailers
+                .entry(f.clone())
+                .or_insert_with(|| Tailer::new(f, &self.cfg.tag, startup));
+        }
+        self.metrics
+            .files_watched
+            .store(tailers.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[async_trait]
+impl Input for TailInput {
+    async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), PluginError> {
+        let InputContext {
+            emitter,
+            mut shutdown,
+            id,
+        } = ctx;
+        let cfg = self.config;
+        let positions = match &cfg.pos_file {
+            Some(pf) => Positions::load(pf).map_err(PluginError::unrecoverable)?,
+            None => Positions::new(),
+        };
+        let zone = cfg
+            .path_timezone
+            .as_deref()
+            .and_then(glob_paths::parse_timezone);
+        let mut watcher = DirWatcher::new(cfg.enable_stat_watcher);
+        let wake = watcher.state().clone();
+        let refresh_interval = cfg.refresh_interval.max(Duration::from_millis(100));
+        let skip_first = cfg.skip_refresh_on_startup;
+        let mut run = Run {
+            cfg,
+            parser: self.parser,
+            metrics: self.metrics,
+            emitter,
+            shutdown: shutdown.clone(),
+            id,
+            positions,
+            pos_dirty: false,
+            force_save: false,
+            last_save: Instant::now(),
+            progress: HashMap::new(),
+            open: HashMap::new(),
+            unmatched_warn: Mutex::new((None, 0)),
+            retry_warn: None,
+            zone,
+            warned_unreadable: HashSet::new(),
+            preopened: HashMap::new(),
+        };
+        let mut tailers: BTreeMap<PathBuf, Tailer> = BTreeMap::new();
+        if !skip_first {
+            run.refresh(&mut tailers, &mut watcher, true);
+        }
+        let mut last_refresh = Instant::now();
+        let mut last_tick = Instant::now() - TICK;
+        let mut last_summary = Instant::now();
+        loop {
+            match shutdown.state() {
+                RunState::Stop => break,
+                RunState::DrainAndStop => {
+                    if skip_first && tailers.is_empty() {
+                        run.refresh(&mut tailers, &mut watcher, true);
+                    }
+                    let keys: Vec<PathBuf> = tailers.keys().cloned().collect();
+                    for k in keys {
+                        let Some(mut t) = tailers.remove(&k) else {
+                            continue;
+                        };
+                        let r = run.poll(&mut t, true).await;
+                        run.record_entry(&t);
+                        tailers.insert(k, t);
+                        if r.is_err() {
+                            break;
+                        }
+                    }
+                    break;
+                }
+                RunState::Running => {}
+            }
+            let now = Instant::now();
+            let tick = now.duration_since(last_tick) >= TICK;
+            let (all, dirty) = wake.take_dirty();
+            if wake.take_rescan()
+                || now.duration_since(last_refresh) >= refresh_interval
+                || (tick
+                    && (wake.is_unhealthy()
+                        || tailers.values().any(|t| t.current.is_none() || t.unwatched)))
+            {
+                run.refresh(&mut tailers, &mut watcher, false);
+                last_refresh = now;
+            }
+            for (p, f) in wake.take_preopened() {
+                run.preopened.entry(p).or_default().push(f);
+            }
+            for p in run.preopened.keys() {
+                if !tailers.contains_key(p) {
+                    tailers.insert(p.clone(), Tailer::new(p.clone(), &run.cfg.tag, false));
+                }
+            }
+            let keys: Vec<PathBuf> = tailers
+                .iter()
+                .filter(|(p, t)| {
+                    tick || all
+                        || dirty.contains(*p)
+                        || run.preopened.contains_key(*p)
+                        || t.current.is_none()
+                        || !t.draining.is_empty()
+                        || t.current.as_ref().is_some_and(|r| r.has_partial())
+                })
+                .map(|(p, _)| p.clone())
+                .collect();
+            if tick {
+                last_tick = now;
+            }
+            let mut stopped = false;
+            for k in keys {
+                let Some(mut t) = tailers.remove(&k) else {
+                    continue;
+                };
+                match run.poll(&mut t, false).await {
+                    Ok(true) => {
+                        for (r, _) in t.draining.drain(..) {
+                            run.closed(r);
+                        }
+                        if let Some(r) = t.current.take() {
+                            run.closed(r);
+                        }
+                    }
+                    Ok(false) => {
+                        tailers.insert(k, t);
+                    }
+                    Err(Stopped) => {
+                        run.record_entry(&t);
+                        tailers.insert(k, t);
+                        stopped = true;
+                        break;
+                    }
+                }
+            }
+            run.metrics
+                .files_watched
+                .store(tailers.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            if stopped {
+                break;
+            }
+            run.save(false);
+            if last_summary.elapsed() >= Duration::from_secs(60) {
+                last_summary = Instant::now();
+                run.metrics.log_summary(&run.id);
+            }
+            let next = last_tick + TICK;
+            tokio::select! {
+                _ = shutdown.wait() => {}
+                _ = wake.wake.notified() => {}
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {}
+            }
+        }
+        run.save(true);
+        run.metrics.log_summary(&run.id);
+        Ok(())
+    }
+}
+
+fn factory(section: &Section, ctx: &PluginContext) -> BuildResult<dyn Input> {
+    let mut r = SectionReader::new(section, "in_tail");
+    let (config, parse) = TailConfig::read(&mut r);
+    let parser = match parse {
+        Some(p) => match ctx.registry.build_parser(p, ctx, None) {
+            Ok(b) => {
+                r.absorb(Ok(b.warnings));
+                Some(b.plugin)
+            }
+            Err(e) => {
+                r.absorb(Err(e));
+                None
+            }
+        },
+        None => None,
+    };
+    let warnings = r.finish()?;
+    match (config, parser) {
+        (Some(c), Some(p)) => Ok(Built::new(
+            Box::new(TailInput::new(c.clone(), p)),
+            c,
+            warnings,
+        )),
+        _ => Err(ConfigErrors::one(
+            section.span.clone(),
+            "in_tail: invalid configuration",
+        )),
+    }
+}
+
+/// Registers the input as `tail`.
+pub fn register(registry: &mut Registry) {
+    registry.register_input("tail", factory);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logship_api::Span;
+    use logship_api::config::Param;
+
+    struct NoneParser;
+    impl Parser for NoneParser {
+        fn parse(&self, line: &str) -> Result<(Option<EventTime>, Record), ParseError> {
+            let mut r = Record::new();
+            r.insert("message", line);
+            Ok((None, r))
+        }
+    }
+
+    fn none_factory(_: &Section, _: &PluginContext) -> BuildResult<dyn Parser> {
+        Ok(Built::new(Box::new(NoneParser), "none", vec![]))
+    }
+
+    fn section(params: &[(&str, &str)], parse: bool) -> Section {
+        let f: Arc<str> = Arc::from("t.conf");
+        let mut s = Section::new("source", "", Span::new(f.clone(), 1, 1));
+        for (i, (k, v)) in params.iter().enumerate() {
+            let line = i as u32 + 2;
+            s.params.push(Param {
+                key: k.to_string(),
+                value: v.to_string(),
+                key_span: Span::new(f.clone(), line, 3),
+                value_span: Span::new(f.clone(), line, 4 + k.len() as u32),
+            });
+        }
+        if parse {
+            let mut p = Section::new("parse", "", Span::new(f.clone(), 20, 3));
+            p.set("@type", "none", Span::new(f, 21, 5));
+            s.sections.push(p);
+        }
+        s
+    }
+
+    fn build(params: &[(&str, &str)], parse: bool) -> Result<Built<dyn Input>, ConfigErrors> {
+        let mut reg = Registry::new();
+        register(&mut reg);
+        reg.register_parser("none", none_factory);
+        let reg = Arc::new(reg);
+        let ctx = PluginContext {
+            registry: reg.clone(),
+            id: "t".into(),
+            hostname: "h".into(),
+            root_dir: None,
+        };
+        reg.build_input(&section(params, parse), &ctx, Some("tail"))
+    }
+
+    #[test]
+    fn configuration_as_fluentd() {
+        let b = build(
+            &[
+                ("@type", "tail"),
+                ("path", "/var/log/a.log, /var/log/%Y/*.log,/var/log/a.log"),
+                ("tag", "apache.*"),
+                ("pos_file", "/var/lib/logship/a.pos"),
+                ("exclude_path", r#"["/var/log/*.gz"]"#),
+                ("open_on_every_update", "true"),
+                ("max_line_size", "32k"),
+                ("encoding", "UTF-8"),
+            ],
+            true,
+        )
+        .unwrap_or_else(|e| panic!("builds: {e}"));
+        assert_eq!(
+            b.warnings.len(),
+            1,
+            "open_on_every_update warns: {:?}",
+            b.warnings
+        );
+        let shown = format!("{:?}", b.settings);
+        for want in [
+            r#"path: ["/var/log/a.log", "/var/log/%Y/*.log"]"#,
+            "refresh_interval: 60s",
+            "rotate_wait: 5s",
+            "read_lines_limit: 1000",
+            "max_line_size: Some(32768)",
+            "invalid_bytes: Replace",
+            "enable_stat_watcher: true",
+            "partial_line_timeout: 5s",
+            r#"exclude_path: ["/var/log/*.gz"]"#,
+        ] {
+            assert!(shown.contains(want), "{want} not in {shown}");
+        }
+    }
+
+    #[test]
+    fn configuration_errors() {
+        let msgs = |r: Result<Built<dyn Input>, ConfigErrors>| match r {
+            Ok(_) => panic!("expected errors"),
+            Err(e) => e.to_string(),
+        };
+        let e = msgs(build(&[("path", "/x")], false));
+        assert!(
+            e.contains("required parameter 'tag'") && e.contains("<parse> section is required"),
+            "{e}"
+        );
+        let e = msgs(build(
+            &[("path", "/x"), ("tag", "t"), ("rotate_wiat", "1")],
+            true,
+        ));
+        assert!(e.contains("did you mean 'rotate_wait'"), "{e}");
+        let e = msgs(build(
+            &[("path", "/x"), ("tag", "t"), ("follow_inodes", "true")],
+            true,
+        ));
+        assert!(e.contains("Can't follow inodes without pos_file"), "{e}");
+        let e = msgs(build(
+            &[("path", "/x"), ("tag", "t"), ("encoding", "Shift_JIS")],
+            true,
+        ));
+        assert!(e.contains("unsupported encoding"), "{e}");
+        let e = msgs(build(
+            &[("path", "/x"), ("tag", "t"), ("from_encoding", "UTF-8")],
+            true,
+        ));
+        assert!(e.contains("must be specified with 'encoding'"), "{e}");
+        let e = msgs(build(
+            &[
+                ("path", "/x"),
+                ("tag", "t"),
+                ("enable_stat_watcher", "false"),
+                ("enable_watch_timer", "false"),
+            ],
+            true,
+        ));
+        assert!(
+            e.contains("either of enable_watch_timer or enable_stat_watcher"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,56 @@
+//! Counters of the `tail` input.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of one `tail` input, shared through an `Arc` (see [`crate::TailInput::metrics`]).
+/// All are totals since start.
+#[derive(Debug, Default)]
+pub struct TailMetrics {
+    /// Lines whose events (or whose skipping) the engine accepted.
+    pub lines_read: AtomicU64,
+    /// Bytes read from files.
+    pub bytes_read: AtomicU64,
+    /// Records the engine accepted.
+    pub records_emitted: AtomicU64,
+    /// Lines the parser did not match (emitted or not, per `emit_unmatched_lines`).
+    pub unmatched_lines: AtomicU64,
+    /// Lines longer than `max_line_size`, skipped.
+    pub skipped_long_lines: AtomicU64,
+    /// Rename/create rotations and deletions seen.
+    pub rotations: AtomicU64,
+    /// Truncations (copytruncate) seen.
+    pub truncations: AtomicU64,
+    /// Emits refused by the engine and retried.
+    pub emit_retries: AtomicU64,
+    /// Files currently watched.
+    pub files_watched: AtomicU64,
+}
+
+impl TailMetrics {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    /// Logs every counter: the one place the counters reach the log.
+    pub fn log_summary(&self, plugin: &str) {
+        tracing::info!(
+            plugin,
+            lines_read = Self::get(&self.lines_read),
+            bytes_read = Self::get(&self.bytes_read),
+            records_emitted = Self::get(&self.records_emitted),
+            unmatched_lines = Self::get(&self.unmatched_lines),
+            skipped_long_lines = Self::get(&self.skipped_long_lines),
+            rotations = Self::get(&self.rotations),
+            truncations = Self::get(&self.truncations),
+            emit_retries = Self::get(&self.emit_retries),
+            files_watched = Self::get(&self.files_watched),
+            "in_tail: counters"
+        );
+    }
+}

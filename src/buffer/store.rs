@@ -1,0 +1,1176 @@
+//! The chunk store: staging, queueing, flushing, retries, backup, limits and recovery, for
+//! both buffer types (file and memory share all logic; only where bytes live differs).
+
+use super::config::{BufferConfig, BufferType, FlushMode, OverflowAction};
+use super::error::BufferError;
+use super::events;
+use super::frame::{self, PayloadReader, Trailer};
+use super::lock::{DirLock, lock_dir};
+use super::timekey::timekey_end;
+use logship_api::chunk::ChunkBody;
+use logship_api::{Chunk, ChunkId, ChunkMetadata, EmitError, EventTime, Output, PluginError};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Current version of the `.meta` layout.
+pub const META_VERSION: u32 = 1;
+
+/// How durable an append is when [`Buffer::append`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// fsync'd; concurrent appends share one fsync (group commit).
+    #[default]
+    GroupCommit,
+    /// In the OS page cache only (benchmarks; a host crash may lose recent appends).
+    None,
+}
+
+/// Options of a buffer beyond its `<buffer>` configuration.
+#[derive(Debug, Clone)]
+pub struct BufferOptions {
+    /// The output id (for logs and the default backup directory).
+    pub output_id: String,
+    /// Durability of appends (file buffer only).
+    pub durability: Durability,
+    /// The directory of a file buffer (resolved `path`).
+    pub dir: Option<PathBuf>,
+    /// Where failed chunks go; default `<dir>/backup` for a file buffer, none for memory.
+    pub backup_dir: Option<PathBuf>,
+}
+
+/// Counters and gauges for the metrics endpoint.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BufferStats {
+    /// Chunks still accepting records.
+    pub staged_chunks: usize,
+    /// Chunks waiting to be written (including ones waiting for a retry).
+    pub queued_chunks: usize,
+    /// Bytes of queued chunks.
+    pub queued_bytes: u64,
+    /// Bytes of all chunks (file sizes for a file buffer).
+    pub total_bytes: u64,
+    /// Oldest timekey among chunks.
+    pub oldest_timekey: Option<i64>,
+    /// Newest timekey among chunks.
+    pub newest_timekey: Option<i64>,
+    /// Failed writes so far.
+    pub retry_count: u64,
+    /// When the next retry is due.
+    pub next_retry: Option<SystemTime>,
+    /// Chunks moved to backup so far.
+    pub backup_chunks: u64,
+    /// Chunks dropped by `drop_oldest_chunk`.
+    pub dropped_chunks: u64,
+}
+
+/// The persisted `.meta` of a chunk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetaFile {
+    /// Layout version ([`META_VERSION`]).
+    pub version: u32,
+    /// Tag chunk key value.
+    pub tag: Option<String>,
+    /// Time slice start.
+    pub timekey: Option<i64>,
+    /// Field chunk key values.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// Creation time (Unix ms).
+    pub created: u64,
+    /// `staged` or `queued`.
+    pub state: String,
+    /// Records (as of the last meta write; recovery recounts from frames).
+    pub records: u64,
+    /// Payload bytes (as of the last meta write).
+    pub bytes: u64,
+    /// First event time (Unix ns).
+    pub first_time: Option<i64>,
+    /// Last event time (Unix ns).
+    pub last_time: Option<i64>,
+    /// Output attributes (`ChunkBody::set_attribute`).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl MetaFile {
+    fn metadata(&self) -> ChunkMetadata {
+        ChunkMetadata {
+            tag: self.tag.clone(),
+            timekey: self.timekey,
+            variables: self.variables.clone(),
+        }
+    }
+}
+
+/// Writes a file atomically: temp + fsync + rename + directory fsync.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(d) = path.parent() {
+        File::open(d)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn ns(t: EventTime) -> i64 {
+    t.secs
+        .saturating_mul(1_000_000_000)
+        .saturating_add(i64::from(t.nanos))
+}
+
+fn parse_hex(s: &str) -> Option<ChunkId> {
+    if s.len() != 32 {
+        return None;
+    }
+    let mut b = [0u8; 16];
+    for (i, out) in b.iter_mut().enumerate() {
+        *out = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(ChunkId(b))
+}
+
+enum Data {
+    Mem(Arc<Vec<u8>>),
+    File {
+        file: Arc<File>,
+        path: PathBuf,
+        meta_path: PathBuf,
+    },
+}
+
+struct Entry {
+    id: ChunkId,
+    metadata: ChunkMetadata,
+    created: Instant,
+    data: Data,
+    /// Bytes on disk (frames) for a file chunk, payload for memory.
+    stored: u64,
+    payload: u64,
+    records: u64,
+    first: Option<i64>,
+    last: Option<i64>,
+    checkpoints: HashMap<String, u64>,
+    meta: Arc<Mutex<MetaFile>>,
+    queued: bool,
+    inflight: bool,
+    retries: u32,
+    first_failure: Option<Instant>,
+    next_retry: Option<Instant>,
+}
+
+#[derive(Default)]
+struct State {
+    chunks: HashMap<ChunkId, Entry>,
+    staged: HashMap<ChunkMetadata, ChunkId>,
+    /// Queue order (by enqueue time).
+    queue: Vec<ChunkId>,
+    total: u64,
+    paused: bool,
+    recovered_cp: HashMap<String, u64>,
+    committed_cp: HashMap<String, u64>,
+    dirty: Vec<Arc<File>>,
+}
+
+/// A chunk buffer of one output.
+pub struct Buffer {
+    cfg: BufferConfig,
+    opts: BufferOptions,
+    state: Mutex<State>,
+    /// Wakes flushers (new queued chunk) and blocked appenders (space freed).
+    notify: Notify,
+    space: Notify,
+    write_gen: AtomicU64,
+    sync_gate: tokio::sync::Mutex<u64>,
+    retry_count: AtomicU64,
+    backup_count: AtomicU64,
+    dropped: AtomicU64,
+    _lock: Option<DirLock>,
+}
+
+/// One append's input checkpoint entries: (opaque source key, offset).
+pub type CheckpointEntries = [(String, u64)];
+
+impl Buffer {
+    /// Opens a buffer: for a file buffer creates (0700) and locks the directory and recovers
+    /// the chunks in it.
+    pub fn open(cfg: BufferConfig, mut opts: BufferOptions) -> Result<Arc<Buffer>, BufferError> {
+        let mut lock = None;
+        let mut st = State::default();
+        if cfg.buffer_type == BufferType::File {
+            let dir = opts.dir.clone().ok_or_else(|| {
+                BufferError::Config(format!(
+                    "output {}: a file buffer needs `path` in <buffer> (or `root_dir` in <system>)",
+                    opts.output_id
+                ))
+            })?;
+            create_dir_0700(&dir)?;
+            lock = Some(lock_dir(&dir)?);
+            if opts.backup_dir.is_none() {
+                opts.backup_dir = Some(dir.join("backup"));
+            }
+            recover(&dir, &mut st, &opts.output_id)?;
+        }
+        Ok(Arc::new(Buffer {
+            cfg,
+            opts,
+            state: Mutex::new(st),
+            notify: Notify::new(),
+            space: Notify::new(),
+            write_gen: AtomicU64::new(0),
+            sync_gate: tokio::sync::Mutex::new(0),
+            retry_count: AtomicU64::new(0),
+            backup_count: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            _lock: lock,
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BufferConfig {
+        &self.cfg
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Max offset per source key found in the chunks recovered at open, merged with the
+    /// checkpoints of chunks already written and deleted (`checkpoints.json`).
+    pub fn recovered_checkpoints(&self) -> HashMap<String, u64> {
+        let st = self.lock();
+        let mut m = st.committed_cp.clone();
+        for (k, v) in &st.recovered_cp {
+            let e = m.entry(k.clone()).or_default();
+            *e = (*e).max(*v);
+        }
+        m
+    }
+
+    /// Appends formatted records (one frame) to the staged chunk of `metadata`. Returns once
+    /// the frame is durable per [`Durability`].
+    pub async fn append(
+        &self,
+        metadata: ChunkMetadata,
+        payload: &[u8],
+        records: u64,
+        first: Option<EventTime>,
+        last: Option<EventTime>,
+        checkpoints: &CheckpointEntries,
+    ) -> Result<(), EmitError> {
+        let trailer = Trailer {
+            r: records,
+            t0: first.map(ns),
+            t1: last.map(ns),
+            cp: checkpoints.to_vec(),
+        };
+        let is_file = self.cfg.buffer_type == BufferType::File;
+        let framed;
+        let bytes: &[u8] = if is_file {
+            framed = frame::encode(payload, &trailer);
+            &framed
+        } else {
+            payload
+        };
+        loop {
+            let wait_space = {
+                let mut st = self.lock();
+                match self.check_space(&mut st, bytes.len() as u64) {
+                    Ok(true) => {
+                        self.append_locked(
+                            &mut st,
+                            metadata.clone(),
+                            bytes,
+                            payload.len() as u64,
+                            &trailer,
+                        )?;
+                        if st.paused {
+                            st.paused = false;
+                            tracing::info!(plugin_id = %self.opts.output_id, "buffer has room again; resuming inputs");
+                        }
+                        false
+                    }
+                    Ok(false) => true,
+                    Err(e) => return Err(e),
+                }
+            };
+            if wait_space {
+                let n = self.space.notified();
+                tokio::select! {
+                    _ = n => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+                continue;
+            }
+            break;
+        }
+        self.notify.notify_waiters();
+        if is_file && self.opts.durability == Durability::GroupCommit {
+            self.commit().await.map_err(|e| {
+                EmitError::Backpressure(format!("{}: fsync failed: {e}", self.opts.output_id))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Group commit: the caller's write has generation g; if a concurrent fsync already
+    /// covered g, return; otherwise fsync every dirty file (covering all writes so far).
+    async fn commit(&self) -> std::io::Result<()> {
+        let my_gen = self.write_gen.load(Ordering::SeqCst);
+        let mut synced = self.sync_gate.lock().await;
+        if *synced >= my_gen {
+            return Ok(());
+        }
+        let (gen_now, files) = {
+            let mut st = self.lock();
+            (
+                self.write_gen.load(Ordering::SeqCst),
+                std::mem::take(&mut st.dirty),
+            )
+        };
+        let res = tokio::task::spawn_blocking(move || {
+            for f in &files {
+                f.sync_data()?;
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        res?;
+        *synced = gen_now;
+        Ok(())
+    }
+
+    /// Ok(true): room; Ok(false): block and retry.
+    fn check_space(&self, st: &mut State, len: u64) -> Result<bool, EmitError> {
+        loop {
+            if st.total + len <= self.cfg.total_limit_size {
+                return Ok(true);
+            }
+            match self.cfg.overflow_action {
+                OverflowAction::Pause => {
+                    if !st.paused {
+                        st.paused = true;
+                        events::pausing(&self.opts.output_id, st.total, self.cfg.total_limit_size);
+                    }
+                    return Err(EmitError::Backpressure(format!(
+                        "{}: buffer total_limit_size {} reached",
+                        self.opts.output_id, self.cfg.total_limit_size
+                    )));
+                }
+                OverflowAction::ThrowException => {
+                    return Err(EmitError::Refused(format!(
+                        "{}: buffer total_limit_size {} reached (overflow_action throw_exception)",
+                        self.opts.output_id, self.cfg.total_limit_size
+                    )));
+                }
+                OverflowAction::Block => {
+                    if !st.paused {
+                        st.paused = true;
+                        events::pausing(&self.opts.output_id, st.total, self.cfg.total_limit_size);
+                    }
+                    return Ok(false);
+                }
+                OverflowAction::DropOldestChunk => {
+                    let victim = st
+                        .queue
+                        .iter()
+                        .copied()
+                        .find(|id| st.chunks.get(id).is_some_and(|e| !e.inflight));
+                    let Some(id) = victim else {
+                        return Err(EmitError::Backpressure(format!(
+                            "{}: buffer full and no queued chunk to drop",
+                            self.opts.output_id
+                        )));
+                    };
+                    if let Some(e) = remove_entry(st, id) {
+                        events::dropped_oldest(
+                            &self.opts.output_id,
+                            &id.hex(),
+                            &e.metadata,
+                            e.records,
+                        );
+                        delete_files(&e);
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    fn append_locked(
+        &self,
+        st: &mut State,
+        metadata: ChunkMetadata,
+        bytes: &[u8],
+        payload_len: u64,
+        trailer: &Trailer,
+    ) -> Result<(), EmitError> {
+        let limit_recs = self.cfg.chunk_limit_records;
+        // Cut: a non-empty staged chunk that would overflow is queued first.
+        if let Some(id) = st.staged.get(&metadata).copied()
+            && let Some(e) = st.chunks.get(&id)
+            && e.records > 0
+            && (e.payload + payload_len > self.cfg.chunk_limit_size
+                || limit_recs.is_some_and(|l| e.records + trailer.r > l))
+        {
+            self.enqueue(st, id);
+        }
+        let id = match st.staged.get(&metadata) {
+            Some(id) => *id,
+            None => {
+                let e = self
+                    .new_entry(metadata.clone())
+                    .map_err(|e| self.io_emit(e))?;
+                let id = e.id;
+                st.total += e.stored;
+                st.chunks.insert(id, e);
+                st.staged.insert(metadata, id);
+                id
+            }
+        };
+        let Some(e) = st.chunks.get_mut(&id) else {
+            return Err(EmitError::Refused("internal: staged chunk missing".into()));
+        };
+        match &mut e.data {
+            Data::Mem(v) => Arc::make_mut(v).extend_from_slice(bytes),
+            Data::File { file, path, .. } => {
+                let before = e.stored;
+                if let Err(err) = (&**file).write_all(bytes) {
+                    let _ = file.set_len(before);
+                    let enospc = err.raw_os_error() == Some(libc::ENOSPC);
+                    let msg = format!("{}: write {}: {err}", self.opts.output_id, path.display());
+                    return Err(if enospc {
+                        EmitError::Backpressure(msg)
+                    } else {
+                        EmitError::Refused(msg)
+                    });
+                }
+                let f = file.clone();
+                st.dirty.push(f);
+                self.write_gen.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let Some(e) = st.chunks.get_mut(&id) else {
+            return Err(EmitError::Refused("internal: staged chunk missing".into()));
+        };
+        e.stored += bytes.len() as u64;
+        e.payload += payload_len;
+        e.records += trailer.r;
+        if e.first.is_none() {
+            e.first = trailer.t0;
+        }
+        e.last = trailer.t1.or(e.last);
+        for (k, v) in &trailer.cp {
+            let x = e.checkpoints.entry(k.clone()).or_default();
+            *x = (*x).max(*v);
+        }
+        st.total += bytes.len() as u64;
+        let full = e.payload as f64
+            >= self.cfg.chunk_limit_size as f64 * self.cfg.chunk_full_threshold
+            || limit_recs.is_some_and(|l| e.records >= l);
+        if full || self.cfg.flush_mode == FlushMode::Immediate {
+            self.enqueue(st, id);
+        }
+        Ok(())
+    }
+
+    fn io_emit(&self, e: BufferError) -> EmitError {
+        EmitError::Backpressure(format!("{}: {e}", self.opts.output_id))
+    }
+
+    fn new_entry(&self, metadata: ChunkMetadata) -> Result<Entry, BufferError> {
+        let id = crate::engine::output::new_chunk_id();
+        let created_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let meta = MetaFile {
+            version: META_VERSION,
+            tag: metadata.tag.clone(),
+            timekey: metadata.timekey,
+            variables: metadata.variables.clone(),
+            created: created_ms,
+            state: "staged".into(),
+            records: 0,
+            bytes: 0,
+            first_time: None,
+            last_time: None,
+            attributes: BTreeMap::new(),
+        };
+        let data = match (&self.cfg.buffer_type, &self.opts.dir) {
+            (BufferType::File, Some(dir)) => {
+                let path = dir.join(format!("{}.chunk", id.hex()));
+                let meta_path = dir.join(format!("{}.meta", id.hex()));
+                write_meta(&meta_path, &meta)?;
+                let file = OpenOptions::new()
+                    .create_new(true)
+                    .append(true)
+                    .read(true)
+                    .open(&path)
+                    .map_err(|e| BufferError::io(&path, e))?;
+                Data::File {
+                    file: Arc::new(file),
+                    path,
+                    meta_path,
+                }
+            }
+            _ => Data::Mem(Arc::new(Vec::new())),
+        };
+        Ok(Entry {
+            id,
+            metadata,
+            created: Instant::now(),
+            data,
+            stored: 0,
+            payload: 0,
+            records: 0,
+            first: None,
+            last: None,
+            checkpoints: HashMap::new(),
+            meta: Arc::new(Mutex::new(meta)),
+            queued: false,
+            inflight: false,
+            retries: 0,
+            first_failure: None,
+            next_retry: None,
+        })
+    }
+
+    fn enqueue(&self, st: &mut State, id: ChunkId) {
+        let Some(e) = st.chunks.get_mut(&id) else {
+            return;
+        };
+        if e.queued {
+            return;
+        }
+        e.queued = true;
+        if st.staged.get(&e.metadata) == Some(&id) {
+            st.staged.remove(&e.metadata);
+        }
+        persist_meta(e, "queued");
+        st.queue.push(id);
+    }
+
+    /// Queues staged chunks that are due per the flush mode (lazy: slice end + timekey_wait
+    /// passed on the wall clock; interval: staged for `flush_interval`). `force` queues all.
+    pub fn enqueue_due(&self, force: bool) {
+        let now_wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let mut st = self.lock();
+        let tk = self.cfg.timekey.as_secs() as i64;
+        let wait = self.cfg.timekey_wait.as_secs() as i64;
+        let due: Vec<ChunkId> = st
+            .staged
+            .values()
+            .copied()
+            .filter(|id| {
+                let Some(e) = st.chunks.get(id) else {
+                    return false;
+                };
+                force
+                    || match (self.cfg.flush_mode, e.metadata.timekey) {
+                        (FlushMode::Immediate, _) => true,
+                        (FlushMode::Lazy, Some(k)) => {
+                            timekey_end(k, tk, &self.cfg.timekey_zone) + wait <= now_wall
+                        }
+                        (FlushMode::Lazy, None) => false,
+                        (FlushMode::Interval, _) => e.created.elapsed() >= self.cfg.flush_interval,
+                    }
+            })
+            .collect();
+        let mut due = due;
+        due.sort_by_key(|id| st.chunks.get(id).map(|e| e.created));
+        let any = !due.is_empty();
+        for id in due {
+            self.enqueue(&mut st, id);
+        }
+        drop(st);
+        if any {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Takes the first queued chunk that is ready (not in flight, retry due) for writing.
+    fn take_ready(&self, ignore_retry_wait: bool) -> Option<Chunk> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        let id = st.queue.iter().copied().find(|id| {
+            st.chunks.get(id).is_some_and(|e| {
+                !e.inflight && (ignore_retry_wait || e.next_retry.is_none_or(|t| t <= now))
+            })
+        })?;
+        let e = st.chunks.get_mut(&id)?;
+        e.inflight = true;
+        let body: Arc<dyn ChunkBody> = match &e.data {
+            Data::Mem(v) => Arc::new(Body {
+                data: BodyData::Mem(v.clone()),
+                payload: e.payload,
+                meta: e.meta.clone(),
+                meta_path: None,
+            }),
+            Data::File {
+                path, meta_path, ..
+            } => Arc::new(Body {
+                data: BodyData::File {
+                    path: path.clone(),
+                    frames: e.stored,
+                },
+                payload: e.payload,
+                meta: e.meta.clone(),
+                meta_path: Some(meta_path.clone()),
+            }),
+        };
+        Some(Chunk {
+            id,
+            metadata: e.metadata.clone(),
+            records: e.records,
+            first_time: e.first.map(|n| {
+                EventTime::new(
+                    n.div_euclid(1_000_000_000),
+                    n.rem_euclid(1_000_000_000) as u32,
+                )
+            }),
+            retries: e.retries,
+            body,
+        })
+    }
+
+    /// Handles the result of writing `chunk`.
+    fn finish(&self, chunk: &Chunk, res: Result<(), PluginError>) {
+        let mut st = self.lock();
+        match res {
+            Ok(()) => {
+                if let Some(e) = remove_entry(&mut st, chunk.id) {
+                    if !e.checkpoints.is_empty() {
+                        for (k, v) in &e.checkpoints {
+                            let x = st.committed_cp.entry(k.clone()).or_default();
+                            *x = (*x).max(*v);
+                        }
+                        if let Some(dir) = &self.opts.dir
+                            && let Ok(j) = serde_json::to_vec(&st.committed_cp)
+                            && let Err(err) = write_atomic(&dir.join("checkpoints.json"), &j)
+                        {
+                            tracing::error!(error = %err, "could not write checkpoints.json; keeping chunk files");
+                            return;
+                        }
+                    }
+                    delete_files(&e);
+                }
+            }
+            Err(err) => {
+                self.retry_count.fetch_add(1, Ordering::Relaxed);
+                let Some(e) = st.chunks.get_mut(&chunk.id) else {
+                    return;
+                };
+                e.inflight = false;
+                e.retries += 1;
+                let now = Instant::now();
+                let first = *e.first_failure.get_or_insert(now);
+                let exhausted = !self.cfg.retry_forever
+                    && (self.cfg.retry_max_times.is_some_and(|m| e.retries > m)
+                        || now.duration_since(first) >= self.cfg.retry_timeout);
+                if err.is_retryable() && !exhausted {
+                    let mut wait = self.cfg.retry_delay(e.retries);
+                    if self.cfg.retry_randomize {
+                        wait = wait.mul_f64(
+                            0.875
+                                + ((uuid::Uuid::new_v4().as_u128() >> 75) as f64
+                                    / (1u64 << 53) as f64)
+                                    * 0.25,
+                        );
+                    }
+                    if !self.cfg.retry_forever {
+                        wait = wait.min(
+                            self.cfg
+                                .retry_timeout
+                                .saturating_sub(now.duration_since(first)),
+                        );
+                    }
+                    e.next_retry = Some(now + wait);
+                    events::retry(
+                        &self.opts.output_id,
+                        &chunk.id.hex(),
+                        e.retries,
+                        wait,
+                        &err.to_string(),
+                    );
+                } else {
+                    let reason = if err.is_retryable() {
+                        format!("retries exhausted: {err}")
+                    } else {
+                        format!("unrecoverable: {err}")
+                    };
+                    if let Some(e) = remove_entry(&mut st, chunk.id) {
+                        self.backup(&e, &reason);
+                    }
+                }
+            }
+        }
+        drop(st);
+        self.space.notify_waiters();
+    }
+
+    fn backup(&self, e: &Entry, reason: &str) {
+        self.backup_count.fetch_add(1, Ordering::Relaxed);
+        events::backed_up(
+            &self.opts.output_id,
+            &e.id.hex(),
+            &e.metadata,
+            e.records,
+            reason,
+        );
+        let Some(bdir) = &self.opts.backup_dir else {
+            tracing::error!(chunk_id = %e.id, "no backup directory for this memory buffer; chunk discarded");
+            return;
+        };
+        if let Err(err) = create_dir_0700(bdir) {
+            tracing::error!(error = %err, "cannot create backup directory");
+            return;
+        }
+        let hex = e.id.hex();
+        match &e.data {
+            Data::File {
+                path, meta_path, ..
+            } => {
+                let _ = fs::rename(meta_path, bdir.join(format!("{hex}.meta")));
+                let _ = fs::rename(path, bdir.join(format!("{hex}.chunk")));
+            }
+            Data::Mem(v) => {
+                let mut m = e.meta.lock().map(|m| m.clone()).ok();
+                if let Some(m) = &mut m {
+                    m.records = e.records;
+                    m.bytes = e.payload;
+                    let _ = write_meta(&bdir.join(format!("{hex}.meta")), m);
+                }
+                let fr = frame::encode(
+                    v,
+                    &Trailer {
+                        r: e.records,
+                        t0: e.first,
+                        t1: e.last,
+                        cp: vec![],
+                    },
+                );
+                let _ = write_atomic(&bdir.join(format!("{hex}.chunk")), &fr);
+            }
+        }
+    }
+
+    /// Moves backed-up chunks back into the buffer as queued chunks (file buffer only);
+    /// returns how many were re-queued.
+    pub fn retry_backups(&self) -> Result<usize, BufferError> {
+        let (Some(dir), Some(bdir)) = (&self.opts.dir, &self.opts.backup_dir) else {
+            return Ok(0);
+        };
+        let Ok(rd) = fs::read_dir(bdir) else {
+            return Ok(0);
+        };
+        let mut n = 0;
+        for ent in rd.flatten() {
+            let p = ent.path();
+            if p.extension().is_some_and(|x| x == "meta") {
+                let chunk = p.with_extension("chunk");
+                let (Some(mn), Some(cn)) = (p.file_name(), chunk.file_name()) else {
+                    continue;
+                };
+                fs::rename(&chunk, dir.join(cn)).map_err(|e| BufferError::io(&chunk, e))?;
+                fs::rename(&p, dir.join(mn)).map_err(|e| BufferError::io(&p, e))?;
+                n += 1;
+            }
+        }
+        let mut fresh = State::default();
+        recover(dir, &mut fresh, &self.opts.output_id)?;
+        let mut st = self.lock();
+        for (id, mut e) in fresh.chunks {
+            if st.chunks.contains_key(&id) {
+                continue;
+            }
+            st.total += e.stored;
+            e.queued = false;
+            st.chunks.insert(id, e);
+            self.enqueue(&mut st, id);
+        }
+        drop(st);
+        self.notify.notify_waiters();
+        Ok(n)
+    }
+
+    /// Writes one ready chunk; false when none was ready.
+    pub async fn flush_one(&self, output: &dyn Output, ignore_retry_wait: bool) -> bool {
+        let Some(chunk) = self.take_ready(ignore_retry_wait) else {
+            return false;
+        };
+        let res = output.write(&chunk).await;
+        self.finish(&chunk, res);
+        true
+    }
+
+    /// Queues every staged chunk and tries each queued chunk once (shutdown, SIGUSR1,
+    /// `logship flush`). Returns the number of chunks left in the buffer.
+    pub async fn flush_all(&self, output: &dyn Output) -> usize {
+        self.enqueue_due(true);
+        let ids: Vec<ChunkId> = self.lock().queue.clone();
+        for _ in 0..ids.len() {
+            if !self.flush_one(output, true).await {
+                break;
+            }
+        }
+        self.lock().chunks.len()
+    }
+
+    /// The flush loop of one flush thread: runs until `stop` flips to true.
+    pub async fn run_flusher(
+        self: Arc<Self>,
+        output: Arc<dyn Output>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            self.enqueue_due(false);
+            while self.flush_one(&*output, false).await {
+                if *stop.borrow() {
+                    return;
+                }
+            }
+            let next = self.next_wake();
+            let notified = self.notify.notified();
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(next) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    fn next_wake(&self) -> Instant {
+        let tick = self
+            .cfg
+            .flush_thread_interval
+            .max(Duration::from_millis(10));
+        let mut at = Instant::now() + tick;
+        let st = self.lock();
+        for id in &st.queue {
+            if let Some(t) = st.chunks.get(id).and_then(|e| e.next_retry) {
+                at = at.min(t);
+            }
+        }
+        if self.cfg.flush_mode == FlushMode::Interval {
+            for id in st.staged.values() {
+                if let Some(e) = st.chunks.get(id) {
+                    at = at.min(e.created + self.cfg.flush_interval);
+                }
+            }
+        }
+        at
+    }
+
+    /// Counters and gauges.
+    pub fn stats(&self) -> BufferStats {
+        let st = self.lock();
+        let mut s = BufferStats {
+            staged_chunks: st.staged.len(),
+            queued_chunks: st.queue.len(),
+            total_bytes: st.total,
+            retry_count: self.retry_count.load(Ordering::Relaxed),
+            backup_chunks: self.backup_count.load(Ordering::Relaxed),
+            dropped_chunks: self.dropped.load(Ordering::Relaxed),
+            ..Default::default()
+        };
+        let now = Instant::now();
+        for e in st.chunks.values() {
+            if e.queued {
+                s.queued_bytes += e.payload;
+            }
+            if let Some(k) = e.metadata.timekey {
+                s.oldest_timekey = Some(s.oldest_timekey.map_or(k, |o: i64| o.min(k)));
+                s.newest_timekey = Some(s.newest_timekey.map_or(k, |o: i64| o.max(k)));
+            }
+            if let Some(t) = e.next_retry {
+                let at = SystemTime::now() + t.saturating_duration_since(now);
+                s.next_retry = Some(s.next_retry.map_or(at, |o| o.min(at)));
+            }
+        }
+        s
+    }
+
+    /// Records per chunk (staged and queued), for tests and `logship describe`.
+    pub fn chunk_summaries(&self) -> Vec<(ChunkMetadata, u64, bool)> {
+        let st = self.lock();
+        let mut v: Vec<_> = st
+            .chunks
+            .values()
+            .map(|e| (e.metadata.clone(), e.records, e.queued))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+fn remove_entry(st: &mut State, id: ChunkId) -> Option<Entry> {
+    let e = st.chunks.remove(&id)?;
+    st.queue.retain(|x| *x != id);
+    if st.staged.get(&e.metadata) == Some(&id) {
+        st.staged.remove(&e.metadata);
+    }
+    st.total = st.total.saturating_sub(e.stored);
+    Some(e)
+}
+
+fn delete_files(e: &Entry) {
+    if let Data::File {
+        path, meta_path, ..
+    } = &e.data
+    {
+        let _ = fs::remove_file(path);
+        let _ = fs::remove_file(meta_path);
+    }
+}
+
+fn write_meta(path: &Path, m: &MetaFile) -> Result<(), BufferError> {
+    let j = serde_json::to_vec_pretty(m)
+        .map_err(|e| BufferError::io(path, std::io::Error::other(e)))?;
+    write_atomic(path, &j).map_err(|e| BufferError::io(path, e))
+}
+
+fn persist_meta(e: &Entry, state: &str) {
+    let Data::File { meta_path, .. } = &e.data else {
+        return;
+    };
+    let snapshot = match e.meta.lock() {
+        Ok(mut m) => {
+            m.state = state.into();
+            m.records = e.records;
+            m.bytes = e.payload;
+            m.first_time = e.first;
+            m.last_time = e.last;
+            m.clone()
+        }
+        Err(_) => return,
+    };
+    if let Err(err) = write_meta(meta_path, &snapshot) {
+        tracing::error!(error = %err, chunk_id = %e.id, "could not persist chunk meta");
+    }
+}
+
+fn create_dir_0700(dir: &Path) -> Result<(), BufferError> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| BufferError::io(dir, e))
+}
+
+fn move_corrupt(dir: &Path, files: &[&Path], reason: &str) {
+    let cdir = dir.join("corrupt");
+    let _ = fs::create_dir_all(&cdir);
+    for f in files {
+        if f.exists() {
+            events::corrupt(f, reason);
+            if let Some(n) = f.file_name() {
+                let _ = fs::rename(f, cdir.join(n));
+            }
+        }
+    }
+}
+
+/// Scans `dir` for chunks: repairs torn tails, moves corrupt ones aside, loads the rest.
+fn recover(dir: &Path, st: &mut State, output_id: &str) -> Result<(), BufferError> {
+    if let Ok(b) = fs::read(dir.join("checkpoints.json"))
+        && let Ok(m) = serde_json::from_slice::<HashMap<String, u64>>(&b)
+    {
+        st.committed_cp = m;
+    }
+    let rd = fs::read_dir(dir).map_err(|e| BufferError::io(dir, e))?;
+    let mut loaded: Vec<(u64, Entry)> = Vec::new();
+    for ent in rd.flatten() {
+        let p = ent.path();
+        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(hex) = name.strip_suffix(".meta") else {
+            if let Some(hex) = name.strip_suffix(".chunk")
+                && !dir.join(format!("{hex}.meta")).exists()
+            {
+                move_corrupt(dir, &[&p], "chunk file without meta");
+            }
+            continue;
+        };
+        let chunk_path = dir.join(format!("{hex}.chunk"));
+        let Some(id) = parse_hex(hex) else {
+            move_corrupt(dir, &[&p, &chunk_path], "bad chunk id in file name");
+            continue;
+        };
+        let meta: MetaFile = match fs::read(&p)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
+            Some(m) => m,
+            None => {
+                move_corrupt(dir, &[&p, &chunk_path], "unreadable or invalid meta JSON");
+                continue;
+            }
+        };
+        if meta.version != META_VERSION {
+            move_corrupt(dir, &[&p, &chunk_path], "unsupported meta version");
+            continue;
+        }
+        let file = match OpenOptions::new().read(true).append(true).open(&chunk_path) {
+            Ok(f) => f,
+            Err(_) => {
+                move_corrupt(
+                    dir,
+                    &[&p, &chunk_path],
+                    "chunk data file missing or unreadable",
+                );
+                continue;
+            }
+        };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let scan = match frame::scan(std::io::BufReader::with_capacity(1 << 20, &file)) {
+            Ok(s) => s,
+            Err(_) => {
+                move_corrupt(dir, &[&p, &chunk_path], "chunk data unreadable");
+                continue;
+            }
+        };
+        if scan.good_len < len {
+            if file
+                .set_len(scan.good_len)
+                .and_then(|_| file.sync_all())
+                .is_err()
+            {
+                move_corrupt(dir, &[&p, &chunk_path], "cannot truncate torn chunk");
+                continue;
+            }
+            events::repaired(hex, scan.good_len, len - scan.good_len);
+        }
+        let mut e = Entry {
+            id,
+            metadata: meta.metadata(),
+            created: Instant::now(),
+            data: Data::File {
+                file: Arc::new(file),
+                path: chunk_path,
+                meta_path: p.clone(),
+            },
+            stored: scan.good_len,
+            payload: scan.payload_len,
+            records: 0,
+            first: None,
+            last: None,
+            checkpoints: HashMap::new(),
+            queued: meta.state == "queued",
+            meta: Arc::new(Mutex::new(meta.clone())),
+            inflight: false,
+            retries: 0,
+            first_failure: None,
+            next_retry: None,
+        };
+        for t in &scan.trailers {
+            e.records += t.r;
+            if e.first.is_none() {
+                e.first = t.t0;
+            }
+            e.last = t.t1.or(e.last);
+            for (k, v) in &t.cp {
+                for m in [&mut e.checkpoints, &mut st.recovered_cp] {
+                    let x = m.entry(k.clone()).or_default();
+                    *x = (*x).max(*v);
+                }
+            }
+        }
+        loaded.push((meta.created, e));
+    }
+    loaded.sort_by_key(|(c, _)| *c);
+    let n = loaded.len();
+    for (_, e) in loaded {
+        st.total += e.stored;
+        let id = e.id;
+        if e.queued {
+            st.queue.push(id);
+        } else if let std::collections::hash_map::Entry::Vacant(v) =
+            st.staged.entry(e.metadata.clone())
+        {
+            v.insert(id);
+        } else {
+            // two staged chunks for one metadata (a cut raced a crash): queue the older one.
+            st.queue.push(id);
+        }
+        st.chunks.insert(id, e);
+    }
+    // Queue in `queue` order means recovered staged-but-queued ones keep `queued=false`; fix.
+    for id in st.queue.clone() {
+        if let Some(e) = st.chunks.get_mut(&id) {
+            e.queued = true;
+        }
+    }
+    if n > 0 {
+        events::recovered(output_id, n);
+    }
+    Ok(())
+}
+
+enum BodyData {
+    Mem(Arc<Vec<u8>>),
+    File { path: PathBuf, frames: u64 },
+}
+
+/// The [`ChunkBody`] handed to outputs: memory bytes, or a streaming reader over a chunk
+/// file's payloads.
+struct Body {
+    data: BodyData,
+    payload: u64,
+    meta: Arc<Mutex<MetaFile>>,
+    meta_path: Option<PathBuf>,
+}
+
+impl ChunkBody for Body {
+    fn len(&self) -> u64 {
+        self.payload
+    }
+    fn open(&self) -> std::io::Result<Box<dyn Read + Send + '_>> {
+        match &self.data {
+            BodyData::Mem(v) => Ok(Box::new(v.as_slice())),
+            BodyData::File { path, frames } => {
+                let f = std::io::BufReader::with_capacity(256 << 10, File::open(path)?);
+                Ok(Box::new(PayloadReader::new(f, *frames)))
+            }
+        }
+    }
+    fn attribute(&self, key: &str) -> Option<String> {
+        self.meta.lock().ok()?.attributes.get(key).cloned()
+    }
+    fn set_attribute(&self, key: &str, value: &str) -> std::io::Result<()> {
+        let snapshot = {
+            let mut m = self
+                .meta
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?;
+            m.attributes.insert(key.to_string(), value.to_string());
+            m.clone()
+        };
+        if let Some(p) = &self.meta_path {
+            let j = serde_json::to_vec_pretty(&snapshot).map_err(std::io::Error::other)?;
+            write_atomic(p, &j)?;
+        }
+        Ok(())
+    }
+}
