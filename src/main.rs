@@ -113,7 +113,14 @@ fn load_pipeline(path: &Path, check_only: bool) -> Option<Pipeline> {
     };
     let mut root = loaded.root;
     let mut warnings = loaded.warnings;
-    warnings.extend(config::compat::apply(&mut root));
+    match config::compat::apply_checked(&mut root) {
+        Ok(w) => warnings.extend(w),
+        Err(e) => {
+            report_warnings(&loaded.sources, &warnings, true);
+            report_errors(path, &loaded.sources, &e);
+            return None;
+        }
+    }
     let registry = Arc::new(logship::plugins::registry());
     match engine::build(&root, registry) {
         Ok(p) => {

@@ -54,16 +54,16 @@
 //! The memory buffer keeps chunks in process memory: nothing survives a crash; at a clean
 //! shutdown `flush_at_shutdown` writes them out.
 
-pub mod store;
 pub mod config;
 pub mod error;
 pub mod events;
 pub mod frame;
 pub mod lock;
+pub mod store;
 pub mod timekey;
 
-pub use store::{Buffer, BufferOptions, BufferStats, Durability};
 pub use error::BufferError;
+pub use store::{Buffer, BufferOptions, BufferStats, Durability};
 
 #[cfg(test)]
 mod tests;

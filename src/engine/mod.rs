@@ -632,8 +632,12 @@ pub async fn run(
         }
         match tokio::time::timeout(FLUSH_AT_SHUTDOWN_TIMEOUT, b.flush_all(&*r.output)).await {
             Ok(0) => tracing::info!(plugin_id = %r.id, "buffer flushed at shutdown"),
-            Ok(left) => tracing::warn!(plugin_id = %r.id, chunks = left, "chunks left in the buffer at shutdown"),
-            Err(_) => tracing::warn!(plugin_id = %r.id, "flush at shutdown timed out; unwritten chunks stay in the buffer"),
+            Ok(left) => {
+                tracing::warn!(plugin_id = %r.id, chunks = left, "chunks left in the buffer at shutdown")
+            }
+            Err(_) => {
+                tracing::warn!(plugin_id = %r.id, "flush at shutdown timed out; unwritten chunks stay in the buffer")
+            }
         }
     }
     let unmatched = pipeline.router.unmatched_events();

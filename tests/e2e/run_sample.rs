@@ -56,14 +56,23 @@ fn sample_to_stdout_prints_records_and_stops_on_sigterm() {
     // Drain the rest so the process never blocks on a full pipe.
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let out = wait_with_timeout(&mut child, Duration::from_secs(20));
-    assert!(out.status.success(), "exit status {:?}, stderr:\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exit status {:?}, stderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(seen.len(), 3, "expected 3 lines before SIGTERM");
     for line in seen.iter().chain(rest.iter()) {
         let parts: Vec<&str> = line.split('\t').collect();
         assert_eq!(parts.len(), 3, "time<TAB>tag<TAB>json: {line:?}");
         // An ISO 8601 UTC second: 2026-11-23T06:40:00Z
         assert_eq!(parts[0].len(), 20, "time field {:?}", parts[0]);
-        assert!(parts[0].ends_with('Z') && parts[0].as_bytes()[10] == b'T', "time field {:?}", parts[0]);
+        assert!(
+            parts[0].ends_with('Z') && parts[0].as_bytes()[10] == b'T',
+            "time field {:?}",
+            parts[0]
+        );
         assert_eq!(parts[1], "web.access");
         // The health check (n=2) is dropped by grep; record_transformer appends `via`.
         assert_eq!(parts[2], r#"{"agent":"curl/8","n":1,"via":"access"}"#);

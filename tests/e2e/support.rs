@@ -52,7 +52,11 @@ pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Output {
             if let Some(mut e) = child.stderr.take() {
                 e.read_to_end(&mut stderr).expect("read stderr");
             }
-            return Output { status, stdout, stderr };
+            return Output {
+                status,
+                stdout,
+                stderr,
+            };
         }
         if start.elapsed() > timeout {
             let _ = child.kill();
@@ -64,6 +68,10 @@ pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Output {
 
 /// Sends a signal by name (`TERM`, `INT`, `KILL`, `USR1`, `HUP`) to a process.
 pub fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().expect("run kill");
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
     assert!(status.success(), "kill -{sig} failed");
 }

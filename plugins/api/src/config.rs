@@ -647,7 +647,7 @@ impl<'a> SectionReader<'a> {
     /// Returns the warnings, or every error.
     pub fn finish(mut self) -> Result<Vec<ConfigWarning>, ConfigErrors> {
         for p in &self.section.params {
-            if !self.known.iter().any(|k| *k == p.key) {
+            if !self.known.contains(&p.key) {
                 let hint = suggest(&p.key, self.known.iter().map(String::as_str))
                     .map(|s| format!(" (did you mean '{s}'?)"))
                     .unwrap_or_default();
@@ -658,7 +658,7 @@ impl<'a> SectionReader<'a> {
             }
         }
         for s in &self.section.sections {
-            if !self.known_sections.iter().any(|k| *k == s.name) {
+            if !self.known_sections.contains(&s.name) {
                 let hint = suggest(&s.name, self.known_sections.iter().map(String::as_str))
                     .map(|x| format!(" (did you mean <{x}>?)"))
                     .unwrap_or_default();
