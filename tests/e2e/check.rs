@@ -18,7 +18,7 @@ fn td_agent_v012_config_checks_and_prints_hourly_slices() {
     assert!(stdout.contains("is valid"), "{stdout}");
     assert!(stdout.contains("my-log-bucket"), "{stdout}");
     assert!(
-        stdout.contains("%Y%m%d%H"),
+        stdout.contains("timekey: 3600s"),
         "hourly slices by default:\n{stdout}"
     );
     assert!(stdout.contains("/var/log/td-agent/buffer"), "{stdout}");
