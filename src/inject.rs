@@ -99,42 +99,7 @@ impl Zone {
 /// Translates a Ruby strftime format to chrono's dialect (`%L`, `%N`, `%3N`, `%6N`, `%9N`)
 /// and validates it.
 pub fn ruby_strftime(format: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(format.len());
-    let mut chars = format.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.peek().copied() {
-            Some('%') => {
-                chars.next();
-                out.push_str("%%");
-            }
-            Some('L') => {
-                chars.next();
-                out.push_str("%3f");
-            }
-            Some('N') => {
-                chars.next();
-                out.push_str("%9f");
-            }
-            Some(d @ ('3' | '6' | '9')) => {
-                let mut look = chars.clone();
-                look.next();
-                if look.peek() == Some(&'N') {
-                    chars.next();
-                    chars.next();
-                    out.push('%');
-                    out.push(d);
-                    out.push('f');
-                } else {
-                    out.push('%');
-                }
-            }
-            _ => out.push('%'),
-        }
-    }
+    let out = logship_api::time::ruby_to_chrono(format);
     if StrftimeItems::new(&out).any(|i| matches!(i, Item::Error)) {
         return Err(format!("invalid time format {format:?}"));
     }

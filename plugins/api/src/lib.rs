@@ -22,6 +22,7 @@ pub mod event;
 pub mod plugin;
 pub mod record;
 pub mod registry;
+pub mod time;
 
 pub use chunk::{Chunk, ChunkId, ChunkMetadata};
 pub use config::{ConfigError, ConfigErrors, ConfigWarning, Secret, Section, SectionReader, Span};
