@@ -5,7 +5,10 @@
 
 pub mod buffer;
 pub mod config;
+pub mod control;
+pub mod daemon;
 pub mod engine;
+pub mod flush;
 pub mod inject;
 pub mod plugins;
 pub mod router;

@@ -1,17 +1,26 @@
-//! The `logship` command: run the pipeline, or check a configuration.
+//! The `logship` command line: `run` (the daemon, [`logship::daemon`]), `check`, and the
+//! one-shot `flush` (local, or through a running daemon's control socket).
 
-use clap::{Parser, Subcommand};
-use logship::config::{self, SourceMap};
-use logship::engine::{self, Pipeline};
-use logship_api::{ConfigWarning, RunState};
-use std::path::{Path, PathBuf};
+use clap::{Args, Parser, Subcommand};
+use logship::control;
+use logship::daemon::{self, Loaded, log::LogFile};
+use logship::engine::{self, EngineError, FinalFlush, RunOptions};
+use logship::flush::{DrainOptions, FlushReport, Progress};
+use logship_api::RunState;
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 const EXAMPLES: &str = "\
 Examples:
   logship check -c /etc/logship/logship.conf    validate a configuration (an existing td-agent.conf works)
   logship run -c examples/sample-stdout.conf     run in the foreground until SIGTERM/SIGINT
+  logship flush -c /etc/logship/logship.conf    read every input to its end and write every chunk now
+  kill -USR1 <pid>   flush every buffer now, reopen --log FILE
+  kill -HUP <pid>    reload the configuration (kept unchanged if the new file is invalid)
   LOGSHIP_CONF=/etc/td-agent/td-agent.conf logship check
 
 A minimal configuration:
@@ -53,6 +62,10 @@ struct Cli {
     #[arg(long, global = true)]
     log_level: Option<String>,
 
+    /// Append logship's own log to FILE (reopened on SIGUSR1) instead of stderr.
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -60,28 +73,67 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the pipeline in the foreground until SIGTERM or SIGINT (the default).
+    /// SIGUSR1 flushes every buffer and reopens --log; SIGHUP reloads the configuration.
     Run,
     /// Load, validate and configure every plugin without starting it; print the effective settings.
     #[command(alias = "dry-run")]
     Check,
+    /// Read every input to its current end, seal every chunk whatever its time slice, write them
+    /// all, and exit 0 only when every buffer is empty (2 when chunks remain; nothing is deleted).
+    /// When a `logship run` daemon owns the buffers, it asks that daemon to do it and waits.
+    Flush(FlushArgs),
 }
+
+#[derive(Args, Debug)]
+struct FlushArgs {
+    /// Give up retrying after this many seconds (chunks left stay on disk).
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    timeout: u64,
+    /// List what would be written; read and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Also send chunks that earlier exhausted their retries (moved to backup/).
+    #[arg(long)]
+    retry_backups: bool,
+}
+
+/// Exit code of a flush that left chunks on disk.
+const EXIT_INCOMPLETE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let check_only = cli.dry_run || matches!(cli.command, Some(Command::Check));
-    let Some(pipeline) = load_pipeline(&cli.config, check_only) else {
-        return ExitCode::from(1);
+    let loaded = match daemon::load(&cli.config) {
+        Ok(l) => l,
+        Err(f) => {
+            for l in f.warnings.iter().chain(f.errors.iter()) {
+                eprintln!("{l}");
+            }
+            return ExitCode::from(1);
+        }
     };
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
     if check_only {
         println!("configuration {} is valid\n", cli.config.display());
-        print!("{}", pipeline.describe());
+        print!("{}", loaded.pipeline.describe());
         return ExitCode::SUCCESS;
     }
-    init_tracing(
-        cli.log_level
-            .as_deref()
-            .or(pipeline.system.log_level.as_deref()),
-    );
+    let log_file = match &cli.log {
+        Some(p) => match LogFile::open(p) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("logship: cannot open log file {}: {e}", p.display());
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
+    let level = cli
+        .log_level
+        .as_deref()
+        .or(loaded.pipeline.system.log_level.as_deref());
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -92,98 +144,218 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(engine::run(pipeline, stop_signal())) {
-        Ok(()) => ExitCode::SUCCESS,
+    match cli.command {
+        Some(Command::Flush(args)) => {
+            let tty = log_file.is_none() && std::io::stderr().is_terminal();
+            // A progress bar owns the terminal: only warnings and errors are logged around it.
+            daemon::log::init(level.or(tty.then_some("warn")), log_file);
+            rt.block_on(flush(loaded, &cli.config, &args, tty))
+        }
+        _ => {
+            daemon::log::init(level, log_file.clone());
+            let opts = daemon::DaemonOptions {
+                config: cli.config.clone(),
+                log: log_file,
+            };
+            match rt.block_on(daemon::run(loaded, opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("logship: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+/// `logship flush`: through the daemon when one answers on the control socket, else locally.
+async fn flush(loaded: Loaded, config: &std::path::Path, args: &FlushArgs, tty: bool) -> ExitCode {
+    let sock = control::socket_path(&loaded.pipeline.system, config);
+    if control::daemon_for(&sock, config).await.is_some() {
+        drop(loaded);
+        return flush_via_daemon(&sock, args, tty).await;
+    }
+    let timeout = Duration::from_secs(args.timeout);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let result = if args.dry_run {
+        let mut res = Ok(());
+        for o in &loaded.pipeline.outputs {
+            if let Err(e) = o
+                .runner
+                .open_buffer(loaded.pipeline.system.root_dir.as_deref())
+            {
+                res = Err(EngineError::from(e));
+                break;
+            }
+        }
+        let runners: Vec<_> = loaded
+            .pipeline
+            .outputs
+            .iter()
+            .map(|o| o.runner.clone())
+            .collect();
+        res.map(|_| Some(logship::flush::list(&runners)))
+    } else {
+        let progress = Arc::new(Progress::default());
+        let bar = tty.then(|| spawn_bar(progress.clone()));
+        tracing::info!(config = %config.display(), "flush: reading every input to its end");
+        let opts = RunOptions {
+            // Full chunks are written while the inputs are still being read, so compression
+            // and upload overlap reading and parsing.
+            flush_threads: true,
+            final_flush: FinalFlush::Drain(DrainOptions {
+                deadline,
+                retry_backups: args.retry_backups,
+                progress: Some(progress),
+            }),
+            input_stop_timeout: timeout,
+            ..RunOptions::default()
+        };
+        // A write in progress is never cut by the deadline; this bounds a hung one.
+        let hard = timeout + Duration::from_secs(60);
+        let r = tokio::time::timeout(
+            hard,
+            engine::run_with(loaded.pipeline, async { RunState::DrainAndStop }, opts),
+        )
+        .await;
+        if let Some((pb, task)) = bar {
+            task.abort();
+            pb.finish_and_clear();
+        }
+        match r {
+            Ok(r) => r,
+            Err(_) => {
+                eprintln!(
+                    "logship flush: a write did not finish {}s after the timeout; giving up (unwritten chunks stay on disk)",
+                    hard.saturating_sub(timeout).as_secs()
+                );
+                return ExitCode::from(EXIT_INCOMPLETE);
+            }
+        }
+    };
+    match result {
+        Ok(Some(rep)) => finish(&rep),
+        Ok(None) => ExitCode::SUCCESS,
+        Err(EngineError::Buffer(logship::buffer::BufferError::Locked { path, pid })) => {
+            // The lock holder answers on the socket under another configuration path (a
+            // symlink, a copy): it owns these buffers, so it is the one to ask.
+            if let Some(st) = control::status(&sock).await
+                && Some(st.pid) == pid
+            {
+                return flush_via_daemon(&sock, args, tty).await;
+            }
+            eprintln!(
+                "logship flush: buffer {} is owned by a running logship{}, but its control socket {} does not answer for it; \
+                 flush through that daemon (kill -USR1 it) or stop it first",
+                path.display(),
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                sock.display()
+            );
+            ExitCode::from(1)
+        }
         Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("logship: {e}");
+            eprintln!("logship flush: {e}");
             ExitCode::from(1)
         }
     }
 }
 
-/// Loads, maps and builds the configuration, printing warnings and errors with their source lines.
-fn load_pipeline(path: &Path, check_only: bool) -> Option<Pipeline> {
-    let loaded = match config::load(path) {
-        Ok(l) => l,
-        Err(failed) => {
-            report_errors(path, &failed.sources, &failed.errors);
-            return None;
-        }
-    };
-    let mut root = loaded.root;
-    let mut warnings = loaded.warnings;
-    match config::compat::apply_checked(&mut root) {
-        Ok(w) => warnings.extend(w),
-        Err(e) => {
-            report_warnings(&loaded.sources, &warnings, true);
-            report_errors(path, &loaded.sources, &e);
-            return None;
-        }
+fn finish(rep: &FlushReport) -> ExitCode {
+    print!("{}", rep.render());
+    if rep.dry_run {
+        return ExitCode::SUCCESS;
     }
-    let registry = Arc::new(logship::plugins::registry());
-    match engine::build(&root, registry) {
-        Ok(p) => {
-            warnings.extend(p.warnings.iter().cloned());
-            report_warnings(&loaded.sources, &warnings, check_only);
-            Some(p)
-        }
-        Err(f) => {
-            warnings.extend(f.warnings);
-            report_warnings(&loaded.sources, &warnings, true);
-            report_errors(path, &loaded.sources, &f.errors);
-            None
-        }
+    if rep.ok() {
+        println!(
+            "flush complete: {} chunk(s) written, every buffer is empty ({})",
+            rep.written_chunks(),
+            rep.flushed_by
+        );
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "logship flush: incomplete ({}); the chunks listed above stay on disk, nothing was deleted",
+            rep.flushed_by
+        );
+        ExitCode::from(EXIT_INCOMPLETE)
     }
 }
 
-fn report_warnings(sources: &SourceMap, warnings: &[ConfigWarning], _verbose: bool) {
-    for w in warnings {
-        eprintln!("{}", sources.render_warning(w));
-    }
-}
-
-fn report_errors(path: &Path, sources: &SourceMap, errors: &logship_api::ConfigErrors) {
-    for e in &errors.0 {
-        eprintln!("{}", sources.render_error(e));
-    }
-    let n = errors.0.len();
-    eprintln!(
-        "logship: {} has {} error{}",
-        path.display(),
-        n,
-        if n == 1 { "" } else { "s" }
+async fn flush_via_daemon(sock: &std::path::Path, args: &FlushArgs, tty: bool) -> ExitCode {
+    tracing::info!(socket = %sock.display(), "a running daemon owns the buffers; asking it to flush");
+    let uri = format!(
+        "/api/flush?timeout={}&retry_backups={}&dry_run={}",
+        args.timeout,
+        u8::from(args.retry_backups),
+        u8::from(args.dry_run)
     );
-}
-
-fn init_tracing(level: Option<&str>) {
-    use tracing_subscriber::EnvFilter;
-    let level = match level.unwrap_or("info") {
-        "fatal" => "error",
-        l => l,
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
-}
-
-/// Resolves on SIGTERM or SIGINT with a graceful stop.
-async fn stop_signal() -> RunState {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        std::future::pending::<()>().await;
-        return RunState::Stop;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+    let spinner = tty.then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_message(format!(
+            "daemon flushing (control socket {})",
+            sock.display()
+        ));
+        pb.enable_steady_tick(Duration::from_millis(120));
+        pb
+    });
+    let res = control::request(
+        sock,
+        hyper::Method::POST,
+        &uri,
+        Duration::from_secs(args.timeout) + Duration::from_secs(60),
+    )
+    .await;
+    if let Some(pb) = spinner {
+        pb.finish_and_clear();
     }
-    RunState::Stop
+    match res {
+        Ok((status, body)) if status.is_success() => {
+            match serde_json::from_slice::<FlushReport>(&body) {
+                Ok(rep) => finish(&rep),
+                Err(e) => {
+                    eprintln!("logship flush: unreadable reply from the daemon: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Ok((status, body)) => {
+            eprintln!(
+                "logship flush: the daemon answered {status}: {}",
+                String::from_utf8_lossy(&body).trim()
+            );
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("logship flush: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A progress bar over the flush counters (bytes; chunks and objects in the message).
+fn spawn_bar(p: Arc<Progress>) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
+    let pb = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+    ) {
+        pb.set_style(style);
+    }
+    let bar = pb.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let total = p.total_bytes.load(Ordering::Relaxed);
+            bar.set_length(total);
+            bar.set_position(p.written_bytes.load(Ordering::Relaxed).min(total));
+            bar.set_message(format!(
+                "chunks {}/{}, objects written {}, failed attempts {}",
+                p.written_chunks.load(Ordering::Relaxed),
+                p.total_chunks.load(Ordering::Relaxed),
+                p.written_chunks.load(Ordering::Relaxed),
+                p.failed_writes.load(Ordering::Relaxed)
+            ));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    (pb, task)
 }

@@ -12,5 +12,6 @@ pub fn registry() -> Registry {
     logship_out_s3::register(&mut r);
     logship_out_file::register(&mut r);
     logship_formatter::register(&mut r);
+    crate::control::monitor_agent::register(&mut r);
     r
 }

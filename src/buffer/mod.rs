@@ -63,7 +63,7 @@ pub mod store;
 pub mod timekey;
 
 pub use error::BufferError;
-pub use store::{Buffer, BufferOptions, BufferStats, Durability};
+pub use store::{Buffer, BufferOptions, BufferStats, ChunkInfo, Durability};
 
 #[cfg(test)]
 mod tests;

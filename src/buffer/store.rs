@@ -71,6 +71,27 @@ pub struct BufferStats {
     pub dropped_chunks: u64,
 }
 
+/// One chunk as [`Buffer::chunks`] lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkInfo {
+    /// The chunk id.
+    pub id: ChunkId,
+    /// Its chunk keys' values.
+    pub metadata: ChunkMetadata,
+    /// Records.
+    pub records: u64,
+    /// Formatted bytes (what the output writes).
+    pub bytes: u64,
+    /// Queued (sealed) rather than staged.
+    pub queued: bool,
+    /// Failed writes so far.
+    pub retries: u32,
+    /// Time until its next retry, when one is scheduled.
+    pub retry_in: Option<Duration>,
+    /// Event time of its first record (Unix ns).
+    pub first_time_ns: Option<i64>,
+}
+
 /// The persisted `.meta` of a chunk.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MetaFile {
@@ -908,6 +929,52 @@ impl Buffer {
             }
         }
         s
+    }
+
+    /// Every chunk in the buffer, oldest first (`logship flush`, the control endpoint).
+    pub fn chunks(&self) -> Vec<ChunkInfo> {
+        let st = self.lock();
+        let now = Instant::now();
+        let mut v: Vec<(Instant, ChunkInfo)> = st
+            .chunks
+            .values()
+            .map(|e| {
+                (
+                    e.created,
+                    ChunkInfo {
+                        id: e.id,
+                        metadata: e.metadata.clone(),
+                        records: e.records,
+                        bytes: e.payload,
+                        queued: e.queued,
+                        retries: e.retries,
+                        retry_in: e.next_retry.map(|t| t.saturating_duration_since(now)),
+                        first_time_ns: e.first,
+                    },
+                )
+            })
+            .collect();
+        v.sort_by_key(|(c, _)| *c);
+        v.into_iter().map(|(_, c)| c).collect()
+    }
+
+    /// Chunks waiting in the backup directory (file buffer: `<path>/backup`).
+    pub fn backup_chunks_on_disk(&self) -> usize {
+        let Some(bdir) = &self.opts.backup_dir else {
+            return 0;
+        };
+        fs::read_dir(bdir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "meta"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// The directory of a file buffer.
+    pub fn dir(&self) -> Option<&Path> {
+        self.opts.dir.as_deref()
     }
 
     /// Records per chunk (staged and queued), for tests and `logship describe`.

@@ -5,7 +5,10 @@
 //! (through the registry, so unknown types and parameters get "did you mean"), tag patterns,
 //! and each output's `<buffer>` and `<inject>`. [`Pipeline::describe`] prints the effective
 //! settings for `logship check`; [`run`] starts outputs, then inputs, and stops them in the
-//! reverse order.
+//! reverse order. [`run_with`] is the same with [`RunOptions`]: the daemon
+//! ([`crate::daemon`]) gets the running pipeline as a [`Live`] for its control endpoint and
+//! READY=1, and the one-shot `logship flush` runs inputs with `DrainAndStop`, no flush threads,
+//! and [`FinalFlush::Drain`] ([`crate::flush`]) instead of the bounded flush at shutdown.
 
 pub mod output;
 pub mod system;
@@ -18,7 +21,7 @@ use logship_api::{
     ConfigError, ConfigErrors, Input, InputContext, PluginContext, Registry, RunState, Section,
     Shutdown,
 };
-use output::{Mode, OutputMetrics, OutputRunner};
+use output::{Mode, OutputRunner};
 use std::collections::HashMap;
 use std::fmt::{Debug, Write as _};
 use std::sync::Arc;
@@ -246,7 +249,7 @@ impl Builder {
             output,
             inject: inject.flatten(),
             mode,
-            metrics: OutputMetrics::default(),
+            metrics: Default::default(),
             buffer: Default::default(),
         });
         out.push(OutputSlot {
@@ -526,6 +529,22 @@ fn indent(text: &str) -> String {
     text.replace('\n', "\n  ")
 }
 
+/// The input resume points: the max offset per source key over every open buffer's
+/// `recovered_checkpoints()` (docs/durability.md, invariant 4).
+pub fn resume_points(outputs: &[OutputSlot]) -> HashMap<String, u64> {
+    let mut m: HashMap<String, u64> = HashMap::new();
+    for o in outputs {
+        let Some(b) = o.runner.buffer.get() else {
+            continue;
+        };
+        for (k, v) in b.recovered_checkpoints() {
+            let e = m.entry(k).or_default();
+            *e = (*e).max(v);
+        }
+    }
+    m
+}
+
 /// Errors that stop the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -537,17 +556,159 @@ pub enum EngineError {
     Buffer(#[from] crate::buffer::BufferError),
 }
 
-/// How long the flush at shutdown may take per output.
+/// How long the flush at shutdown may take, all outputs together (they flush concurrently).
 pub const FLUSH_AT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long inputs get to stop before the engine stops waiting for them.
 pub const INPUT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Counters of one input, kept by the engine around the input's emitter.
+#[derive(Debug, Default)]
+pub struct InputMetrics {
+    /// Records the engine accepted from it.
+    pub emit_records: std::sync::atomic::AtomicU64,
+    /// Batches the engine accepted from it.
+    pub emit_count: std::sync::atomic::AtomicU64,
+    /// Batches refused (backpressure, shutdown); the input retries them.
+    pub emit_errors: std::sync::atomic::AtomicU64,
+}
+
+/// One running input, as the control endpoint reports it.
+pub struct LiveInput {
+    /// Plugin id.
+    pub id: String,
+    /// `@type`.
+    pub type_name: String,
+    /// The `tag` parameter as written.
+    pub tag: Option<String>,
+    /// Counters.
+    pub metrics: Arc<InputMetrics>,
+}
+
+/// A running pipeline, as the daemon, the control endpoint and `logship flush` see it.
+pub struct Live {
+    /// Inputs.
+    pub inputs: Vec<LiveInput>,
+    /// Outputs (buffers open).
+    pub outputs: Vec<Arc<OutputRunner>>,
+    /// The router (unmatched events).
+    pub router: Arc<Router>,
+    /// When the pipeline started.
+    pub started: std::time::SystemTime,
+}
+
+/// What the engine does once the inputs stopped.
+pub enum FinalFlush {
+    /// Flush the buffers whose `flush_at_shutdown` is set, bounded by
+    /// [`FLUSH_AT_SHUTDOWN_TIMEOUT`] (the daemon).
+    AtShutdown,
+    /// Seal and write every chunk with retries until the deadline (`logship flush`).
+    Drain(crate::flush::DrainOptions),
+}
+
+/// How [`run_with`] runs a pipeline.
+pub struct RunOptions {
+    /// Start the buffers' flush threads (the daemon, and the one-shot flush while it reads).
+    pub flush_threads: bool,
+    /// What to do after the inputs stopped.
+    pub final_flush: FinalFlush,
+    /// How long inputs get to stop.
+    pub input_stop_timeout: Duration,
+    /// Called once every output and input started (READY=1, the control endpoint).
+    pub on_started: Option<Box<dyn FnOnce(Arc<Live>) + Send>>,
+    /// Set to true before stopping for a reload: file buffers then stay on disk as they are
+    /// (the next pipeline recovers them); only memory buffers flush.
+    pub reloading: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            flush_threads: true,
+            final_flush: FinalFlush::AtShutdown,
+            input_stop_timeout: INPUT_STOP_TIMEOUT,
+            on_started: None,
+            reloading: Default::default(),
+        }
+    }
+}
+
+/// Counts what an input emits, then hands it to the router.
+struct CountingSink {
+    inner: logship_api::Emitter,
+    metrics: Arc<InputMetrics>,
+}
+
+impl CountingSink {
+    fn count(&self, n: usize, res: &Result<(), logship_api::EmitError>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match res {
+            Ok(()) => {
+                self.metrics.emit_records.fetch_add(n as u64, Relaxed);
+                self.metrics.emit_count.fetch_add(1, Relaxed);
+            }
+            Err(_) => {
+                self.metrics.emit_errors.fetch_add(1, Relaxed);
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl logship_api::EventSink for CountingSink {
+    async fn emit(
+        &self,
+        tag: &str,
+        events: Vec<logship_api::Event>,
+    ) -> Result<(), logship_api::EmitError> {
+        let n = events.len();
+        let res = self.inner.emit(tag, events).await;
+        self.count(n, &res);
+        res
+    }
+    async fn emit_checkpointed(
+        &self,
+        tag: &str,
+        events: Vec<logship_api::Event>,
+        checkpoint: logship_api::plugin::Checkpoint,
+    ) -> Result<(), logship_api::EmitError> {
+        let n = events.len();
+        let res = self.inner.emit_checkpointed(tag, events, checkpoint).await;
+        self.count(n, &res);
+        res
+    }
+    async fn emit_error(
+        &self,
+        tag: &str,
+        event: logship_api::Event,
+        error: &str,
+    ) -> Result<(), logship_api::EmitError> {
+        self.inner.emit_error(tag, event, error).await
+    }
+    fn resume_points(&self) -> Arc<HashMap<String, u64>> {
+        self.inner.resume_points()
+    }
+}
+
 /// Runs the pipeline until `stop` resolves (a signal) or every input has finished.
 pub async fn run(
-    mut pipeline: Pipeline,
+    pipeline: Pipeline,
     stop: impl std::future::Future<Output = RunState>,
 ) -> Result<(), EngineError> {
+    run_with(pipeline, stop, RunOptions::default())
+        .await
+        .map(|_| ())
+}
+
+/// Runs the pipeline until `stop` resolves or every input has finished, then stops inputs
+/// (with the state `stop` returned: `Stop`, or `DrainAndStop` to read every input to its end),
+/// the flush threads, and flushes per [`RunOptions::final_flush`]. Returns the flush report of
+/// [`FinalFlush::Drain`].
+pub async fn run_with(
+    mut pipeline: Pipeline,
+    stop: impl std::future::Future<Output = RunState>,
+    mut opts: RunOptions,
+) -> Result<Option<crate::flush::FlushReport>, EngineError> {
     for o in &pipeline.outputs {
         o.runner.open_buffer(pipeline.system.root_dir.as_deref())?;
     }
@@ -558,62 +719,102 @@ pub async fn run(
     }
     let (flush_stop_tx, flush_stop) = tokio::sync::watch::channel(false);
     let mut flushers = tokio::task::JoinSet::new();
-    for o in &pipeline.outputs {
-        o.runner.spawn_flushers(&mut flushers, &flush_stop);
+    if opts.flush_threads {
+        for o in &pipeline.outputs {
+            o.runner.spawn_flushers(&mut flushers, &flush_stop);
+        }
     }
+    // Inputs resume at max(own position, what the buffers hold): the buffers are open by now.
+    pipeline
+        .router
+        .set_resume_points(resume_points(&pipeline.outputs));
     let (tx, shutdown) = Shutdown::channel();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut live_inputs = Vec::new();
     for slot in &mut pipeline.inputs {
         let Some(plugin) = slot.plugin.take() else {
             continue;
         };
+        let metrics = Arc::new(InputMetrics::default());
+        live_inputs.push(LiveInput {
+            id: slot.id.clone(),
+            type_name: slot.type_name.clone(),
+            tag: slot.tag.clone(),
+            metrics: metrics.clone(),
+        });
         let ctx = InputContext {
-            emitter: pipeline.router.sink(&slot.label),
+            emitter: Arc::new(CountingSink {
+                inner: pipeline.router.sink(&slot.label),
+                metrics,
+            }),
             shutdown: shutdown.clone(),
             id: slot.id.clone(),
         };
         let id = slot.id.clone();
         tasks.spawn(async move { (id, plugin.run(ctx).await) });
     }
+    let live = Arc::new(Live {
+        inputs: live_inputs,
+        outputs: pipeline.outputs.iter().map(|o| o.runner.clone()).collect(),
+        router: pipeline.router.clone(),
+        started: std::time::SystemTime::now(),
+    });
     tracing::info!(
         inputs = pipeline.inputs.len(),
         outputs = pipeline.outputs.len(),
         "logship started"
     );
+    if let Some(f) = opts.on_started.take() {
+        f(live.clone());
+    }
 
+    // Logs how an input ended; true when it failed.
     let reap = |res: Result<
         (String, Result<(), logship_api::PluginError>),
         tokio::task::JoinError,
     >| match res {
-        Ok((id, Ok(()))) => tracing::info!(plugin_id = %id, "input stopped"),
-        Ok((id, Err(e))) => tracing::error!(plugin_id = %id, error = %e, "input failed"),
-        Err(e) => tracing::error!(error = %e, "input task panicked"),
+        Ok((id, Ok(()))) => {
+            tracing::info!(plugin_id = %id, "input stopped");
+            false
+        }
+        Ok((id, Err(e))) => {
+            tracing::error!(plugin_id = %id, error = %e, "input failed");
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "input task panicked");
+            true
+        }
     };
+    let mut failed_inputs = 0u64;
 
     tokio::pin!(stop);
     let state = loop {
         tokio::select! {
             state = &mut stop => break Some(state),
             next = tasks.join_next() => match next {
-                Some(res) => reap(res),
+                Some(res) => failed_inputs += u64::from(reap(res)),
                 None => break None,
             },
         }
     };
+    let mut not_drained = 0u64;
     if let Some(state) = state {
         tracing::info!(?state, "stopping inputs");
         let _ = tx.send(state);
-        let deadline = tokio::time::sleep(INPUT_STOP_TIMEOUT);
+        let deadline = tokio::time::sleep(opts.input_stop_timeout);
         tokio::pin!(deadline);
         loop {
             tokio::select! {
                 next = tasks.join_next() => match next {
-                    Some(res) => reap(res),
+                    Some(res) => failed_inputs += u64::from(reap(res)),
                     None => break,
                 },
                 _ = &mut deadline => {
+                    not_drained = tasks.len() as u64;
                     tracing::error!(remaining = tasks.len(), "inputs did not stop in time; aborting them (positions were saved at their last accepted batch)");
                     tasks.abort_all();
+                    while tasks.join_next().await.is_some() {}
                     break;
                 }
             }
@@ -622,24 +823,18 @@ pub async fn run(
     // Inputs are stopped: stop the flush loops, then flush what is buffered (bounded).
     let _ = flush_stop_tx.send(true);
     while flushers.join_next().await.is_some() {}
-    for o in &pipeline.outputs {
-        let r = &o.runner;
-        let (output::Mode::Buffered(cfg), Some(b)) = (&r.mode, r.buffer.get()) else {
-            continue;
-        };
-        if !cfg.flush_at_shutdown {
-            continue;
+    let report = match opts.final_flush {
+        FinalFlush::AtShutdown => {
+            let reloading = opts.reloading.load(std::sync::atomic::Ordering::SeqCst);
+            flush_at_shutdown(&live, reloading).await;
+            None
         }
-        match tokio::time::timeout(FLUSH_AT_SHUTDOWN_TIMEOUT, b.flush_all(&*r.output)).await {
-            Ok(0) => tracing::info!(plugin_id = %r.id, "buffer flushed at shutdown"),
-            Ok(left) => {
-                tracing::warn!(plugin_id = %r.id, chunks = left, "chunks left in the buffer at shutdown")
-            }
-            Err(_) => {
-                tracing::warn!(plugin_id = %r.id, "flush at shutdown timed out; unwritten chunks stay in the buffer")
-            }
+        FinalFlush::Drain(d) => {
+            let mut rep = crate::flush::drain(&live, d).await;
+            rep.inputs_not_drained = not_drained + failed_inputs;
+            Some(rep)
         }
-    }
+    };
     let unmatched = pipeline.router.unmatched_events();
     if unmatched > 0 {
         tracing::warn!(
@@ -648,5 +843,73 @@ pub async fn run(
         );
     }
     tracing::info!("logship stopped");
-    Ok(())
+    Ok(report)
+}
+
+/// The flush at shutdown: every buffer with `flush_at_shutdown` tries each chunk once, all
+/// outputs concurrently, bounded by [`FLUSH_AT_SHUTDOWN_TIMEOUT`]; then says what stays on disk.
+/// For a reload only memory buffers flush: file buffers are handed over on disk.
+async fn flush_at_shutdown(live: &Live, reloading: bool) {
+    let mut set = tokio::task::JoinSet::new();
+    for r in &live.outputs {
+        let (Mode::Buffered(cfg), Some(b)) = (&r.mode, r.buffer.get()) else {
+            continue;
+        };
+        if !cfg.flush_at_shutdown || (reloading && b.dir().is_some()) {
+            continue;
+        }
+        let b = b.clone();
+        let out = r.metered();
+        set.spawn(async move { b.flush_all(&*out).await });
+    }
+    if tokio::time::timeout(FLUSH_AT_SHUTDOWN_TIMEOUT, async {
+        while set.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!(
+            timeout_secs = FLUSH_AT_SHUTDOWN_TIMEOUT.as_secs(),
+            "flush at shutdown timed out; unwritten chunks stay in the buffer"
+        );
+        set.abort_all();
+        while set.join_next().await.is_some() {}
+    }
+    for r in &live.outputs {
+        let Some(b) = r.buffer.get() else {
+            continue;
+        };
+        let chunks = b.chunks();
+        if chunks.is_empty() {
+            tracing::info!(plugin_id = %r.id, "buffer empty at shutdown");
+            continue;
+        }
+        let bytes: u64 = chunks.iter().map(|c| c.bytes).sum();
+        let records: u64 = chunks.iter().map(|c| c.records).sum();
+        match b.dir() {
+            Some(d) if reloading => tracing::info!(
+                plugin_id = %r.id,
+                chunks = chunks.len(),
+                records,
+                bytes,
+                dir = %d.display(),
+                "chunks stay on disk for the reloaded pipeline"
+            ),
+            Some(d) => tracing::info!(
+                plugin_id = %r.id,
+                chunks = chunks.len(),
+                records,
+                bytes,
+                dir = %d.display(),
+                "chunks stay on disk for the next start"
+            ),
+            None => tracing::warn!(
+                plugin_id = %r.id,
+                chunks = chunks.len(),
+                records,
+                bytes,
+                "memory buffer chunks are lost at exit"
+            ),
+        }
+    }
 }

@@ -29,6 +29,85 @@ pub struct OutputMetrics {
     pub write_count: AtomicU64,
     /// Failed writes (each retry counts).
     pub write_errors: AtomicU64,
+    /// Formatted bytes of chunks written successfully.
+    pub write_bytes: AtomicU64,
+    /// The last write error (plugin id and message; never a secret: plugins redact).
+    pub last_error: std::sync::Mutex<Option<String>>,
+    /// Write latency histogram: counts per [`LATENCY_BUCKETS`] upper bound (cumulative at
+    /// render time), plus the sum in microseconds.
+    pub latency_counts: [AtomicU64; LATENCY_BUCKETS.len()],
+    /// Sum of write latencies in microseconds.
+    pub latency_sum_us: AtomicU64,
+}
+
+/// Upper bounds (seconds) of the write latency histogram buckets; `+Inf` is `write_count +
+/// write_errors`.
+pub const LATENCY_BUCKETS: [f64; 10] = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+impl OutputMetrics {
+    /// Records one write attempt of `bytes` that took `took`.
+    pub fn record_write(&self, bytes: u64, took: std::time::Duration, res: &Result<(), String>) {
+        let secs = took.as_secs_f64();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
+            self.latency_counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.latency_sum_us
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        match res {
+            Ok(()) => {
+                self.write_count.fetch_add(1, Ordering::Relaxed);
+                self.write_bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.write_errors.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut l) = self.last_error.lock() {
+                    *l = Some(e.clone());
+                }
+            }
+        }
+    }
+
+    /// The last write error, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|l| l.clone())
+    }
+}
+
+/// An output seen through its counters: every `write` is timed and counted in
+/// [`OutputMetrics`]; the buffer's flush threads, the flush at shutdown and `logship flush`
+/// all write through it.
+pub struct MeteredOutput {
+    /// The plugin.
+    pub inner: Arc<dyn Output>,
+    /// Its counters.
+    pub metrics: Arc<OutputMetrics>,
+}
+
+#[async_trait::async_trait]
+impl Output for MeteredOutput {
+    fn defaults(&self) -> logship_api::OutputDefaults {
+        self.inner.defaults()
+    }
+    fn format(
+        &self,
+        tag: &str,
+        time: logship_api::EventTime,
+        record: &logship_api::Record,
+        out: &mut Vec<u8>,
+    ) {
+        self.inner.format(tag, time, record, out)
+    }
+    async fn write(&self, chunk: &Chunk) -> Result<(), logship_api::PluginError> {
+        let t0 = std::time::Instant::now();
+        let res = self.inner.write(chunk).await;
+        let summary = res.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        self.metrics
+            .record_write(chunk.body.len(), t0.elapsed(), &summary);
+        res
+    }
+    async fn start(&self) -> Result<(), logship_api::PluginError> {
+        self.inner.start().await
+    }
 }
 
 /// How records reach the plugin.
@@ -53,13 +132,21 @@ pub struct OutputRunner {
     pub inject: Option<Inject>,
     /// Direct or buffered.
     pub mode: Mode,
-    /// Counters.
-    pub metrics: OutputMetrics,
+    /// Counters (shared with [`MeteredOutput`]).
+    pub metrics: Arc<OutputMetrics>,
     /// The opened buffer of a buffered output (set by [`OutputRunner::open_buffer`]).
     pub buffer: OnceLock<Arc<Buffer>>,
 }
 
 impl OutputRunner {
+    /// The plugin behind its counters: what flushes write through.
+    pub fn metered(&self) -> Arc<dyn Output> {
+        Arc::new(MeteredOutput {
+            inner: self.output.clone(),
+            metrics: self.metrics.clone(),
+        })
+    }
+
     /// Whether this output needs the buffer.
     pub fn is_buffered(&self) -> bool {
         matches!(self.mode, Mode::Buffered(_))
@@ -236,7 +323,7 @@ impl OutputRunner {
             return;
         };
         for _ in 0..cfg.flush_thread_count.max(1) {
-            tasks.spawn(b.clone().run_flusher(self.output.clone(), stop.clone()));
+            tasks.spawn(b.clone().run_flusher(self.metered(), stop.clone()));
         }
     }
 }

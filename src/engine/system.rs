@@ -15,6 +15,9 @@ pub struct SystemConfig {
     pub rpc_endpoint: Option<String>,
     /// Process name shown in `ps`.
     pub process_name: Option<String>,
+    /// The daemon's control socket (default `<root_dir>/control.sock`, else
+    /// `/run/logship/control.sock`); see `crate::control`.
+    pub control_socket: Option<PathBuf>,
 }
 
 /// Fluentd's log levels.
@@ -46,6 +49,9 @@ impl SystemConfig {
             }
             cfg.rpc_endpoint = r.get("rpc_endpoint").or(cfg.rpc_endpoint);
             cfg.process_name = r.get("process_name").or(cfg.process_name);
+            if let Some(p) = r.get::<String>("control_socket") {
+                cfg.control_socket = Some(PathBuf::from(p));
+            }
             if let Some(w) = r.raw("workers")
                 && w.value.trim() != "1"
             {

@@ -1,5 +1,10 @@
 //! End-to-end tests: every test drives the real `logship` executable in a temporary directory.
 
 mod check;
+mod check_errors;
+mod crash;
+mod daemon;
+mod flush;
 mod run_sample;
+mod s3;
 mod support;

@@ -5,7 +5,9 @@ use crate::error::{EmitError, ParseError, PluginError};
 use crate::event::{Event, EventTime};
 use crate::record::Record;
 use async_trait::async_trait;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -17,6 +19,12 @@ use tokio::sync::watch;
 pub struct Checkpoint {
     /// (source key, offset) pairs.
     pub entries: Vec<(String, u64)>,
+    /// Optional, with exactly one entry: the offset just past each event of the batch, in
+    /// order (the last one equals the entry's offset). A sink that has to store the batch in
+    /// several parts (records of two chunk-key values go to two chunks) stores each part with
+    /// the offset past its own last event, in order, so that a crash between the parts
+    /// neither loses nor repeats lines. Empty: unknown.
+    pub event_ends: Vec<u64>,
 }
 
 /// Where inputs send events: the engine's router. `emit` returns once every destination has
@@ -38,6 +46,76 @@ pub trait EventSink: Send + Sync {
         let _ = checkpoint;
         self.emit(tag, events).await
     }
+
+    /// Routes one event that an input or filter could not process (a line its parser
+    /// rejected), as Fluentd's `router.emit_error_event`: the engine's router sends it to the
+    /// `<label @ERROR>` when the configuration has one, and otherwise counts it and warns at a
+    /// limited rate. The default (sinks without an error path) does the latter.
+    async fn emit_error(&self, tag: &str, event: Event, error: &str) -> Result<(), EmitError> {
+        error_events().note(tag, &event, error);
+        Ok(())
+    }
+
+    /// Input positions the buffers hold from before a restart (see [`Checkpoint`]): the max
+    /// offset per source key over every file buffer's recovered checkpoints. Empty by default.
+    fn resume_points(&self) -> Arc<HashMap<String, u64>> {
+        Arc::new(HashMap::new())
+    }
+}
+
+/// Counts error events that went nowhere and warns about them at a limited rate (the first
+/// one, then at most one line per 10 s with the number suppressed meanwhile).
+#[derive(Debug, Default)]
+pub struct ErrorEvents {
+    total: AtomicU64,
+    warned: Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl ErrorEvents {
+    /// Counts one error event and warns when the rate limit allows.
+    pub fn note(&self, tag: &str, event: &Event, error: &str) {
+        let total = self.total.fetch_add(1, Ordering::Relaxed) + 1;
+        let Ok(mut w) = self.warned.lock() else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        if w.0
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(10))
+        {
+            w.1 += 1;
+            return;
+        }
+        let suppressed = std::mem::take(&mut w.1);
+        w.0 = Some(now);
+        drop(w);
+        let mut record = serde_json::to_string(&event.record).unwrap_or_default();
+        if record.len() > 300 {
+            let mut end = 300;
+            while !record.is_char_boundary(end) {
+                end -= 1;
+            }
+            record.truncate(end);
+            record.push_str("...");
+        }
+        tracing::warn!(
+            tag,
+            error,
+            total,
+            suppressed,
+            "dump an error event (no <label @ERROR> takes it): {record}"
+        );
+    }
+
+    /// Error events counted so far.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+}
+
+/// The process-wide counter of error events dropped by sinks without an error path.
+pub fn error_events() -> &'static ErrorEvents {
+    static E: std::sync::OnceLock<ErrorEvents> = std::sync::OnceLock::new();
+    E.get_or_init(ErrorEvents::default)
 }
 
 /// A cheap handle to the engine's router.
@@ -97,6 +175,16 @@ pub struct InputContext {
     pub shutdown: Shutdown,
     /// The plugin id (`@id`, or a generated one) for logs and metrics.
     pub id: String,
+}
+
+impl InputContext {
+    /// Where to resume after a restart: the max offset per source key that the buffers hold
+    /// ([`EventSink::resume_points`] of the emitter). An input that emits with
+    /// [`EventSink::emit_checkpointed`] starts each source at
+    /// `max(its own saved position, resume[key])`, so lines already buffered are not read again.
+    pub fn resume(&self) -> Arc<HashMap<String, u64>> {
+        self.emitter.resume_points()
+    }
 }
 
 /// An input (`<source>`): produces events until told to stop.

@@ -95,9 +95,14 @@ pub fn default_rotate_wait() -> Duration {
     Duration::from_secs(5)
 }
 
-/// Fluentd's default `read_lines_limit`: 1000.
+/// logship's default `read_lines_limit`: 8192 (Fluentd: 1000). Every batch is one durable
+/// buffer append (an fsync, shared by concurrent appenders) and one pos_file update, so when
+/// catching up on a large file bigger batches cut that fixed cost: `bench/e2e.sh` measured 2M
+/// lines to a local store in 8.4 s with 1000 and 6.3 s with 10,000. On a quiet server a batch
+/// holds only what was written since the last read, so latency does not change; memory per
+/// batch stays a few MiB.
 pub fn default_read_lines_limit() -> usize {
-    1000
+    8192
 }
 
 /// logship's default `partial_line_timeout`: 5 s (see [`TailConfig::partial_line_timeout`]).

@@ -55,9 +55,13 @@
 //!   `encoding UTF-8` (and `from_encoding UTF-8` or none) invalid sequences become U+FFFD, as
 //!   Ruby's `encode(invalid: :replace)` does. Other encodings are refused at configuration.
 //! * **Unmatched lines.** A line the parser rejects counts in
-//!   [`TailMetrics::unmatched_lines`], gives a warning (at most one per 10 s, with a count of
-//!   the suppressed ones and the line truncated to 200 bytes), and with `emit_unmatched_lines
-//!   true` the record `{"unmatched_line": line}` at the current time.
+//!   [`TailMetrics::unmatched_lines`], gives a warning naming the file (at most one per 10 s,
+//!   with a count of the suppressed ones and the line truncated to 200 bytes), and becomes
+//!   with `emit_unmatched_lines true` the record `{"unmatched_line": line}` at the current time
+//!   (same tag, as Fluentd); otherwise an error event `{"message": line}` sent through
+//!   [`logship_api::EventSink::emit_error`] before the batch (to `<label @ERROR>` when the
+//!   configuration has one, else counted and warned about by the router), counted in
+//!   [`TailMetrics::error_events`]. No line disappears without a trace.
 //!
 //! # Guarantees
 //!
@@ -69,8 +73,14 @@
 //!   The input reads nothing else meanwhile (other files pause too). `Stop` during the wait
 //!   returns without advancing past the refused lines.
 //! * **Positions** are saved (crash-safely, [`position`]) at most once a second after accepted
-//!   batches, at once after a rotation, and at shutdown. [`position::Positions::snapshot`] is
-//!   the hook for the later durable commit together with the buffer.
+//!   batches, at once after a rotation, and at shutdown.
+//! * **Exactly once with a file buffer.** With a `pos_file`, each batch is emitted with
+//!   [`logship_api::EventSink::emit_checkpointed`] and the checkpoint
+//!   `(`[`source_key`]`, offset just past its last line)`, which a file buffer stores in the
+//!   same durable frame as the records. At start each file is read from
+//!   `max(pos_file or in-process offset, InputContext::resume()[key])` (the resume offset only
+//!   when the file is at least that long), so lines the buffer holds are not read again even
+//!   when the pos_file lagged behind at a crash (docs/durability.md).
 //! * **Stop** finishes the batch in hand, saves and returns; **DrainAndStop** reads every file
 //!   (and every rotated file still open) to its current end, emits the held last lines, saves,
 //!   and returns.
@@ -80,7 +90,13 @@
 //! No loss on rotation (the rotated file is read to its end, and its entry kept until then),
 //! no double read with globs over rotated names, truncation detected by content as well as by
 //! size, the pos_file always compact (rewritten whole), `open_on_every_update` ignored with a
-//! warning, multiline parsers (`is_firstline`) not yet grouped (each line is parsed alone).
+//! warning. Multiline (`<parse> @type multiline` with `format_firstline`): a first line and the
+//! lines up to the next first line are parsed as one text joined by `\n`; the open event is
+//! held, uncommitted, until the next first line, or until it has been idle for
+//! `multiline_flush_interval` (without it, `partial_line_timeout`, 5 s: Fluentd would hold it
+//! until the next first line or shutdown), and at `DrainAndStop`. Lines before any first line
+//! are parsed alone (Fluentd drops them with "got incomplete line before first line", or emits
+//! them with `emit_unmatched_lines`). `read_lines_limit` counts events.
 
 pub mod config;
 pub mod glob_paths;
@@ -95,9 +111,9 @@ pub use metrics::TailMetrics;
 use async_trait::async_trait;
 use config::expand_tag;
 use logship_api::{
-    BuildResult, Built, ConfigErrors, EmitError, Emitter, Event, EventTime, Input, InputContext,
-    ParseError, Parser, PluginContext, PluginError, Record, Registry, RunState, Section,
-    SectionReader, Shutdown,
+    BuildResult, Built, Checkpoint, ConfigErrors, EmitError, Emitter, Event, EventTime, Input,
+    InputContext, ParseError, Parser, PluginContext, PluginError, Record, Registry, RunState,
+    Section, SectionReader, Shutdown,
 };
 use position::{Entry, Positions};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -202,6 +218,14 @@ struct Run {
     warned_unreadable: HashSet<PathBuf>,
     /// Files opened by the watcher when they were created, per path, in order.
     preopened: HashMap<PathBuf, Vec<std::fs::File>>,
+    /// Offsets the buffers hold from before the restart, per source key ([`source_key`]).
+    resume: Arc<HashMap<String, u64>>,
+    /// Error events of the batch being built (unmatched lines), sent before the batch.
+    errors: Mutex<Vec<(Event, String)>>,
+    /// The parser groups lines into events (`multiline` with `format_firstline`).
+    multiline: bool,
+    /// The file offset past each event of the batch being built ([`Checkpoint::event_ends`]).
+    event_ends: Mutex<Vec<u64>>,
 }
 
 /// How many closed-but-linked files are remembered for taking over by another path.
@@ -229,6 +253,19 @@ impl Run {
                 *unmatched += 1;
                 self.warn_unmatched(&text, &e, path);
                 if !self.cfg.emit_unmatched_lines {
+                    // Not dropped: the error path (`<label @ERROR>`, or a counted warning).
+                    let mut r = Record::with_capacity(2);
+                    r.insert("message", text.as_ref());
+                    if let Some(k) = &self.cfg.path_key {
+                        r.insert(k.as_str(), path);
+                    }
+                    let msg = match &e {
+                        ParseError::NoMatch => format!("pattern not matched (file {path})"),
+                        ParseError::Invalid(m) => format!("invalid line found: {m} (file {path})"),
+                    };
+                    if let Ok(mut errs) = self.errors.lock() {
+                        errs.push((Event::new(EventTime::now(), r), msg));
+                    }
                     return None;
                 }
                 let mut r = Record::with_capacity(2);
@@ -267,21 +304,199 @@ impl Run {
         }
     }
 
+    /// Scans the next batch of `reader` into `events`: up to `limit` lines, each an event; or,
+    /// with a multiline parser, up to `limit` events of a first line and its continuation
+    /// lines, ending where the last *complete* event ends (the event still open stays
+    /// uncommitted in the reader until the next first line arrives, or until it is idle for
+    /// `multiline_flush_interval`, see [`Run::held_event`]).
+    fn scan_batch(
+        &self,
+        reader: &Reader,
+        key: &str,
+        now: EventTime,
+        unmatched: &mut u64,
+        events: &mut Vec<Event>,
+    ) -> Scan {
+        let limit = self.cfg.read_lines_limit;
+        let max_line = self.cfg.max_line_size;
+        let mut ends = Vec::new();
+        if !self.multiline {
+            let scan = reader.scan_lines(limit, max_line, |line, _, end| {
+                if let Some(e) = self.line_event(line, key, now, unmatched) {
+                    events.push(e);
+                    ends.push(reader.offset_at(end));
+                }
+                true
+            });
+            self.set_event_ends(ends);
+            return scan;
+        }
+        let mut open: Option<(usize, usize)> = None;
+        let mut committed: Option<usize> = None;
+        let mut lines = 0usize;
+        let mut lines_in_open = 0usize;
+        let mut emitted = 0usize;
+        reader.scan_lines(usize::MAX, max_line, |line, start, end| {
+            let text = tailer::decode(line, self.cfg.invalid_bytes);
+            let first = self.parser.is_firstline(&text) == Some(true);
+            match (first, open) {
+                (true, Some((s, e))) => {
+                    // The open event is complete: emit it.
+                    let body = reader.bytes(s, e.saturating_sub(1));
+                    if let Some(ev) = self.line_event(body, key, now, unmatched) {
+                        events.push(ev);
+                        ends.push(reader.offset_at(e));
+                    }
+                    emitted += 1;
+                    lines += lines_in_open;
+                    committed = Some(e);
+                    open = Some((start, end));
+                    lines_in_open = 1;
+                }
+                (true, None) => {
+                    open = Some((start, end));
+                    lines_in_open = 1;
+                }
+                (false, Some((s, _))) => {
+                    open = Some((s, end));
+                    lines_in_open += 1;
+                }
+                (false, None) => {
+                    // Before any first line (Fluentd: "got incomplete line before first
+                    // line"): the line alone, as unmatched or parsed.
+                    if let Some(ev) = self.line_event(line, key, now, unmatched) {
+                        events.push(ev);
+                        ends.push(reader.offset_at(end));
+                    }
+                    lines += 1;
+                    committed = Some(end);
+                }
+            }
+            emitted < limit
+        });
+        self.set_event_ends(ends);
+        match committed {
+            Some(end) => Scan::Lines { count: lines, end },
+            None => Scan::Empty,
+        }
+    }
+
+    fn set_event_ends(&self, ends: Vec<u64>) {
+        if let Ok(mut e) = self.event_ends.lock() {
+            *e = ends;
+        }
+    }
+
+    /// The text of held bytes emitted on their own (an idle unterminated line, or with a
+    /// multiline parser the idle open event, whose last line ends with `\n`).
+    fn held_event<'b>(&self, bytes: &'b [u8]) -> &'b [u8] {
+        if self.multiline {
+            bytes.strip_suffix(b"\n").unwrap_or(bytes)
+        } else {
+            bytes
+        }
+    }
+
+    /// The checkpoint key of the file `r` reads (found under `path`), when positions are
+    /// kept (`pos_file`): see [`source_key`].
+    fn source_key_of(&self, path: &str, r: &Reader) -> Option<String> {
+        let pf = self.cfg.pos_file.as_ref()?;
+        let md = r.fstat().ok();
+        Some(source_key(pf, path, r.id.ino, md.as_ref()))
+    }
+
+    /// Sends the error events collected while building a batch (once per batch, before it:
+    /// a crash in between repeats them rather than losing them).
+    async fn send_errors(&mut self, tag: &str, send: bool) {
+        let errs = match self.errors.lock() {
+            Ok(mut e) => std::mem::take(&mut *e),
+            Err(_) => return,
+        };
+        if !send {
+            return;
+        }
+        for (ev, msg) in errs {
+            TailMetrics::add(&self.metrics.error_events, 1);
+            if let Err(e) = self.emitter.emit_error(tag, ev, &msg).await {
+                tracing::warn!(plugin = %self.id, tag, error = %e, "in_tail: error event not accepted ({msg})");
+            }
+        }
+    }
+
+    /// Scans one batch of `reader` (events pre-allocated for `capacity`) and emits it, retrying;
+    /// the batch checkpoints the offset past its last line. Returns the scan and how many lines
+    /// did not match.
+    async fn emit_batch(
+        &mut self,
+        tag: &str,
+        key: &str,
+        reader: &Reader,
+        capacity: usize,
+    ) -> Result<(Scan, u64), Stopped> {
+        let source = self.source_key_of(key, reader);
+        self.emit_retrying(
+            tag,
+            source,
+            |me| {
+                let now = EventTime::now();
+                let mut events = Vec::with_capacity(capacity);
+                let mut unmatched = 0;
+                let scan = me.scan_batch(reader, key, now, &mut unmatched, &mut events);
+                (events, (scan, unmatched))
+            },
+            |(scan, _)| match scan {
+                Scan::Lines { end, .. } => Some(reader.offset_at(*end)),
+                Scan::Empty => None,
+            },
+        )
+        .await
+    }
+
     /// Emits what `build` produces, offering it again after backpressure until accepted.
-    /// `build` is called again for each attempt (the emitter consumes the events).
+    /// `build` is called again for each attempt (the emitter consumes the events). With a
+    /// `source` key, the batch carries the checkpoint `(source, end_of(info))`: the offset just
+    /// past its last line, written by a file buffer in the same frame as the records.
     async fn emit_retrying<T>(
         &mut self,
         tag: &str,
+        source: Option<String>,
         mut build: impl FnMut(&Self) -> (Vec<Event>, T),
+        end_of: impl Fn(&T) -> Option<u64>,
     ) -> Result<T, Stopped> {
         let mut backoff = Duration::from_millis(100);
+        let mut errors_sent = false;
         loop {
+            self.set_event_ends(Vec::new());
             let (events, info) = build(self);
+            let ends = match self.event_ends.lock() {
+                Ok(mut e) => std::mem::take(&mut *e),
+                Err(_) => Vec::new(),
+            };
+            self.send_errors(tag, !errors_sent).await;
+            errors_sent = true;
             if events.is_empty() {
                 return Ok(info);
             }
             let n = events.len() as u64;
-            match self.emitter.emit(tag, events).await {
+            let res = match (&source, end_of(&info)) {
+                (Some(key), Some(off)) => {
+                    let cp = Checkpoint {
+                        entries: vec![(key.clone(), off)],
+                        event_ends: if ends.len() == events.len()
+                            && ends.last().is_some_and(|e| *e <= off)
+                        {
+                            ends
+                        } else if events.len() == 1 {
+                            vec![off]
+                        } else {
+                            Vec::new()
+                        },
+                    };
+                    self.emitter.emit_checkpointed(tag, events, cp).await
+                }
+                _ => self.emitter.emit(tag, events).await,
+            };
+            match res {
                 Ok(()) => {
                     TailMetrics::add(&self.metrics.records_emitted, n);
                     return Ok(info);
@@ -336,19 +551,7 @@ impl Run {
                         "in_tail: line longer than max_line_size skipped");
                 }
                 let reader: &Reader = r;
-                let scan = self
-                    .emit_retrying(tag, |me| {
-                        let now = EventTime::now();
-                        let mut events = Vec::with_capacity(limit.min(1024));
-                        let mut unmatched = 0;
-                        let scan = reader.scan(limit, max_line, |line| {
-                            if let Some(e) = me.line_event(line, key, now, &mut unmatched) {
-                                events.push(e);
-                            }
-                        });
-                        (events, (scan, unmatched))
-                    })
-                    .await?;
+                let scan = self.emit_batch(tag, key, reader, limit.min(1024)).await?;
                 match scan {
                     (Scan::Lines { count, end }, unmatched) => {
                         r.commit(end);
@@ -382,24 +585,34 @@ impl Run {
             }
         }
         let _ = r.skip_overlong(max_line);
-        if r.idle_partial(self.cfg.partial_line_timeout, force)
-            .is_some()
-        {
+        let idle = match (self.multiline, self.cfg.multiline_flush_interval) {
+            (true, Some(d)) => d,
+            _ => self.cfg.partial_line_timeout,
+        };
+        if r.idle_partial(idle, force).is_some() {
             let reader: &Reader = r;
+            let source = self.source_key_of(key, reader);
             let done = self
-                .emit_retrying(tag, |me| {
-                    let mut reader_copy = None;
-                    let mut events = Vec::with_capacity(1);
-                    let mut unmatched = 0;
-                    if let Some(bytes) = reader.pending_bytes() {
-                        reader_copy = Some(reader.read_pos_index());
-                        if let Some(e) = me.line_event(bytes, key, EventTime::now(), &mut unmatched)
-                        {
-                            events.push(e);
+                .emit_retrying(
+                    tag,
+                    source,
+                    |me| {
+                        let mut reader_copy = None;
+                        let mut events = Vec::with_capacity(1);
+                        let mut unmatched = 0;
+                        if let Some(bytes) = reader.pending_bytes() {
+                            reader_copy = Some(reader.read_pos_index());
+                            let bytes = me.held_event(bytes);
+                            if let Some(e) =
+                                me.line_event(bytes, key, EventTime::now(), &mut unmatched)
+                            {
+                                events.push(e);
+                            }
                         }
-                    }
-                    (events, (reader_copy, unmatched))
-                })
+                        (events, (reader_copy, unmatched))
+                    },
+                    |(end, _)| end.map(|e| reader.offset_at(e)),
+                )
                 .await?;
             if let (Some(end), unmatched) = done {
                 r.commit(end);
@@ -445,8 +658,33 @@ impl Run {
         }
     }
 
-    /// Where to start reading a file newly opened under `t`'s path.
+    /// Where to start reading a file newly opened under `t`'s path: what the positions say
+    /// ([`Run::position_offset`]), moved forward to the offset the buffers hold for the file
+    /// from before a restart (`resume`), when the file is at least that long.
     fn initial_offset(
+        &mut self,
+        t: &Tailer,
+        id: FileId,
+        md: &std::fs::Metadata,
+        r: &mut Reader,
+    ) -> u64 {
+        let off = self.position_offset(t, id, md, r);
+        let resumed = self
+            .source_key_of(&t.key, r)
+            .and_then(|k| self.resume.get(&k).copied())
+            .filter(|v| md.len() >= *v && *v > off);
+        match resumed {
+            Some(v) => {
+                tracing::info!(plugin = %self.id, path = %t.key, from = off, to = v,
+                    "in_tail: resuming past lines the buffer already holds");
+                v
+            }
+            None => off,
+        }
+    }
+
+    /// Where to start reading per the in-process progress and the pos_file.
+    fn position_offset(
         &mut self,
         t: &Tailer,
         id: FileId,
@@ -665,21 +903,8 @@ impl Run {
     ) -> Result<(), Stopped> {
         loop {
             let reader: &Reader = r;
-            let limit = self.cfg.read_lines_limit;
             let max_line = self.cfg.max_line_size;
-            let (scan, unmatched) = self
-                .emit_retrying(tag, |me| {
-                    let now = EventTime::now();
-                    let mut events = Vec::new();
-                    let mut unmatched = 0;
-                    let scan = reader.scan(limit, max_line, |line| {
-                        if let Some(e) = me.line_event(line, key, now, &mut unmatched) {
-                            events.push(e);
-                        }
-                    });
-                    (events, (scan, unmatched))
-                })
-                .await?;
+            let (scan, unmatched) = self.emit_batch(tag, key, reader, 0).await?;
             match scan {
                 Scan::Lines { count, end } => {
                     r.commit(end);
@@ -693,17 +918,28 @@ impl Run {
         let _ = r.skip_overlong(self.cfg.max_line_size);
         if r.has_partial() {
             let reader: &Reader = r;
+            let source = self.source_key_of(key, reader);
             let (end, unmatched) = self
-                .emit_retrying(tag, |me| {
-                    let mut events = Vec::new();
-                    let mut unmatched = 0;
-                    if let Some(b) = reader.pending_bytes()
-                        && let Some(e) = me.line_event(b, key, EventTime::now(), &mut unmatched)
-                    {
-                        events.push(e);
-                    }
-                    (events, (reader.read_pos_index(), unmatched))
-                })
+                .emit_retrying(
+                    tag,
+                    source,
+                    |me| {
+                        let mut events = Vec::new();
+                        let mut unmatched = 0;
+                        if let Some(b) = reader.pending_bytes()
+                            && let Some(e) = me.line_event(
+                                me.held_event(b),
+                                key,
+                                EventTime::now(),
+                                &mut unmatched,
+                            )
+                        {
+                            events.push(e);
+                        }
+                        (events, (reader.read_pos_index(), unmatched))
+                    },
+                    |(end, _)| Some(reader.offset_at(*end)),
+                )
                 .await?;
             r.commit(end);
             TailMetrics::add(&self.metrics.lines_read, 1);
@@ -786,6 +1022,7 @@ impl Run {
 #[async_trait]
 impl Input for TailInput {
     async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), PluginError> {
+        let resume = ctx.resume();
         let InputContext {
             emitter,
             mut shutdown,
@@ -822,7 +1059,12 @@ impl Input for TailInput {
             zone,
             warned_unreadable: HashSet::new(),
             preopened: HashMap::new(),
+            resume,
+            errors: Mutex::new(Vec::new()),
+            multiline: false,
+            event_ends: Mutex::new(Vec::new()),
         };
+        run.multiline = run.parser.is_firstline("").is_some();
         let mut tailers: BTreeMap<PathBuf, Tailer> = BTreeMap::new();
         if !skip_first {
             run.refresh(&mut tailers, &mut watcher, true);
@@ -934,6 +1176,29 @@ impl Input for TailInput {
         run.save(true);
         run.metrics.log_summary(&run.id);
         Ok(())
+    }
+}
+
+/// The checkpoint key of a file read under `path` for the pos_file `pos_file`: it names the
+/// file itself, not where it is now, so a rotated file found again under another matched name
+/// (`access.log*`) resumes where it was. With a birth time (`statx`; ext4, xfs, btrfs, tmpfs):
+/// `"<pos_file>\t<inode hex>\t<birth time ns hex>"`; inode numbers are reused after a delete,
+/// the pair is not. Without one: `"<pos_file>\t<path>\t<inode hex>"` (Fluentd's pos_file
+/// identity; a reused inode under the same path is then trusted only if the file is at least
+/// as long as the offset).
+pub fn source_key(
+    pos_file: &std::path::Path,
+    path: &str,
+    ino: u64,
+    md: Option<&std::fs::Metadata>,
+) -> String {
+    let born = md
+        .and_then(|m| m.created().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos());
+    match born {
+        Some(b) => format!("{}\t{ino:x}\t{b:x}", pos_file.display()),
+        None => format!("{}\t{path}\t{ino:x}", pos_file.display()),
     }
 }
 

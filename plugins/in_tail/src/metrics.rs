@@ -14,6 +14,9 @@ pub struct TailMetrics {
     pub records_emitted: AtomicU64,
     /// Lines the parser did not match (emitted or not, per `emit_unmatched_lines`).
     pub unmatched_lines: AtomicU64,
+    /// Unmatched lines handed to the error path (`<label @ERROR>`, or counted and warned
+    /// about by the router) because `emit_unmatched_lines` is false.
+    pub error_events: AtomicU64,
     /// Lines longer than `max_line_size`, skipped.
     pub skipped_long_lines: AtomicU64,
     /// Rename/create rotations and deletions seen.
@@ -45,6 +48,7 @@ impl TailMetrics {
             bytes_read = Self::get(&self.bytes_read),
             records_emitted = Self::get(&self.records_emitted),
             unmatched_lines = Self::get(&self.unmatched_lines),
+            error_events = Self::get(&self.error_events),
             skipped_long_lines = Self::get(&self.skipped_long_lines),
             rotations = Self::get(&self.rotations),
             truncations = Self::get(&self.truncations),

@@ -104,6 +104,11 @@ impl Reader {
         self.buf_offset + self.start as u64
     }
 
+    /// The file offset of buffer index `end` (what [`Reader::commit`] with it would record).
+    pub fn offset_at(&self, end: usize) -> u64 {
+        self.buf_offset + end.min(self.buf.len()) as u64
+    }
+
     /// The position of the next read.
     pub fn read_pos(&self) -> u64 {
         self.buf_offset + self.buf.len() as u64
@@ -239,6 +244,20 @@ impl Reader {
     /// Hands out up to `limit` complete lines (without their `\n`) from the unconsumed bytes
     /// to `f`, starting at the first. Does not consume them.
     pub fn scan(&self, limit: usize, max_line: Option<u64>, mut f: impl FnMut(&[u8])) -> Scan {
+        self.scan_lines(limit, max_line, |line, _, _| {
+            f(line);
+            true
+        })
+    }
+
+    /// As [`Reader::scan`], also giving each line's buffer range (start, and end past its
+    /// `\n`); `f` returns false to stop after that line.
+    pub fn scan_lines(
+        &self,
+        limit: usize,
+        max_line: Option<u64>,
+        mut f: impl FnMut(&[u8], usize, usize) -> bool,
+    ) -> Scan {
         let mut pos = self.start;
         let mut count = 0;
         while count < limit {
@@ -251,9 +270,12 @@ impl Reader {
                 // before it is pending.
                 break;
             }
-            f(line);
+            let more = f(line, pos, pos + nl + 1);
             count += 1;
             pos += nl + 1;
+            if !more {
+                break;
+            }
         }
         if count == 0 {
             Scan::Empty
@@ -334,6 +356,12 @@ impl Reader {
         } else {
             None
         }
+    }
+
+    /// The buffered bytes in `start..end` (buffer indexes from [`Reader::scan_lines`]).
+    pub fn bytes(&self, start: usize, end: usize) -> &[u8] {
+        let end = end.min(self.buf.len());
+        &self.buf[start.min(end)..end]
     }
 
     /// The unconsumed bytes, when any.

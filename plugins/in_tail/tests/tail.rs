@@ -1,11 +1,11 @@
 //! End-to-end tests of the `tail` input on real files: every line written is counted against
 //! every record emitted (0 lost, 0 duplicated).
 
+mod common;
+
 use async_trait::async_trait;
-use logship_api::{
-    EmitError, Event, EventSink, EventTime, Input, InputContext, ParseError, Parser, Record,
-    RunState, Shutdown,
-};
+use common::{LineParser, spawn_input};
+use logship_api::{EmitError, Event, EventSink, Record, RunState};
 use logship_in_tail::{TailConfig, TailInput, TailMetrics};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -14,20 +14,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A `none`-like parser: the line as `{"message": line}`; lines starting with `BAD` are rejected.
-struct LineParser;
-
-impl Parser for LineParser {
-    fn parse(&self, line: &str) -> Result<(Option<EventTime>, Record), ParseError> {
-        if line.starts_with("BAD") {
-            return Err(ParseError::NoMatch);
-        }
-        let mut r = Record::with_capacity(1);
-        r.insert("message", line);
-        Ok((None, r))
-    }
-}
 
 #[derive(Default)]
 struct Sink {
@@ -81,13 +67,7 @@ struct Running {
 fn start_with(cfg: TailConfig, sink: Arc<Sink>) -> Running {
     let input = TailInput::new(cfg, Box::new(LineParser));
     let metrics = input.metrics();
-    let (tx, shutdown) = Shutdown::channel();
-    let ctx = InputContext {
-        emitter: sink.clone(),
-        shutdown,
-        id: "t".into(),
-    };
-    let task = tokio::spawn(Box::new(input).run(ctx));
+    let (tx, task) = spawn_input(input, sink.clone());
     Running {
         tx,
         task,

@@ -7,9 +7,26 @@
 //! * without placeholders, Fluentd's rule: `<path>.<time slice>_<n>.log`, the time slice format
 //!   following the timekey (`%Y%m%d` for day keys, `%Y%m%d%H` for hour keys, ...).
 //!
-//! `append false` (default): one new file per chunk, written to a temp file, fsync'd and
-//! renamed into place, never overwriting an existing file (the next free `<n>` is used).
-//! `append true`: the chunk is appended to the one file of its slice. `compress gzip` adds
+//! `append false` (default): one new file per chunk, never overwriting an existing file (the
+//! next free `<n>` is used), and **exactly once** when a chunk is sent again after a crash:
+//! 1. before the first attempt the chunk reserves its name: the first `<n>` whose file neither
+//!    exists nor is reserved gets a hidden `.<name>.reserved` file (created with `O_EXCL`,
+//!    holding the chunk id, directory fsync'd), and the name is persisted as the chunk
+//!    attribute `out_file.path` (in the buffer's `.meta`);
+//! 2. the bytes go to a hidden temp file, fsync'd, then `link(2)`ed to the name (never
+//!    replaces), the directory fsync'd, and the temp and reservation files removed.
+//!
+//! A chunk re-sent after a crash (the buffer had not deleted it yet) finds its name in the
+//! attribute: if the file is there it was published already and the write returns Ok without
+//! writing; otherwise it is published now. No other chunk can take that name meanwhile (the
+//! reservation or the file holds it). A crash between the reservation and the attribute leaves
+//! a reservation that the same chunk takes over. What is not covered: a consumer that moves
+//! published files away before logship deleted the chunk would see it once more after a crash.
+//!
+//! `append true`: the chunk is appended to the one file of its slice. This is **at least
+//! once**: a crash after the append and before the buffer deleted the chunk appends it again at
+//! the restart (the file cannot tell which bytes are whose, and other chunks may have been
+//! appended after it). Use `append false` where duplicates matter. `compress gzip` adds
 //! `.gz` and gzips the bytes. `symlink_path` is pointed at the latest file.
 //! Defaults: a file buffer, chunk keys `time`, timekey 1 day (Fluentd's out_file defaults).
 
@@ -115,9 +132,9 @@ pub fn path_for(
 }
 
 fn write_chunk(cfg: &FileOutputConfig, chunk: &Chunk) -> io::Result<PathBuf> {
-    let mut reader = chunk.body.open()?;
     let tk = cfg.timekey_secs;
     if cfg.append {
+        let mut reader = chunk.body.open()?;
         let p = PathBuf::from(path_for(cfg, chunk, tk, None));
         if let Some(d) = p.parent() {
             fs::create_dir_all(d)?;
@@ -134,18 +151,85 @@ fn write_chunk(cfg: &FileOutputConfig, chunk: &Chunk) -> io::Result<PathBuf> {
         f.sync_data()?;
         return Ok(p);
     }
+    let (p, reservation) = match chunk.body.attribute(PATH_ATTRIBUTE) {
+        Some(p) => {
+            let p = PathBuf::from(p);
+            let r = reservation_path(&p);
+            (p, r)
+        }
+        None => reserve(cfg, chunk, tk)?,
+    };
+    publish(cfg, chunk, &p, &reservation)?;
+    Ok(p)
+}
+
+/// The chunk attribute holding the file a chunk is written to (persisted before the first
+/// attempt, so that a re-send after a crash finds its file).
+pub const PATH_ATTRIBUTE: &str = "out_file.path";
+
+/// The hidden file that reserves `p` for one chunk until it is published.
+fn reservation_path(p: &Path) -> PathBuf {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    p.with_file_name(format!(".{name}.reserved"))
+}
+
+fn dir_of(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Picks the first `<n>` whose file neither exists nor is reserved, reserves it atomically
+/// (`O_EXCL` on the hidden reservation file holding the chunk id, directory fsync'd) and
+/// persists the choice as a chunk attribute. A reservation left by this same chunk before a
+/// crash (reserved, attribute not yet saved) is taken over.
+fn reserve(cfg: &FileOutputConfig, chunk: &Chunk, tk: i64) -> io::Result<(PathBuf, PathBuf)> {
+    let me = chunk.id.hex();
     for n in 0..u32::MAX {
         let p = PathBuf::from(path_for(cfg, chunk, tk, Some(n)));
         if p.exists() {
             continue;
         }
-        let dir = p
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
+        let dir = dir_of(&p);
         fs::create_dir_all(&dir)?;
-        let tmp = dir.join(format!(".{}.tmp", chunk.id.hex()));
+        let r = reservation_path(&p);
+        match OpenOptions::new().write(true).create_new(true).open(&r) {
+            Ok(mut f) => {
+                io::Write::write_all(&mut f, me.as_bytes())?;
+                f.sync_all()?;
+                File::open(&dir)?.sync_all()?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if fs::read_to_string(&r).is_ok_and(|owner| owner.trim() == me) {
+                    // Ours, from an attempt that crashed before saving the attribute.
+                } else {
+                    continue;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        let path = p.to_string_lossy().into_owned();
+        chunk.body.set_attribute(PATH_ATTRIBUTE, &path)?;
+        return Ok((p, r));
+    }
+    Err(io::Error::other("no free file index"))
+}
+
+/// Writes the chunk to `p` unless it is there already: temp file, fsync, `link(2)` into place
+/// (never replaces a file), directory fsync, then the reservation is removed. `p` is
+/// reserved for this chunk, so a file already at `p` is this chunk's, published by an
+/// attempt that crashed before the buffer deleted the chunk: the re-send is then a no-op.
+fn publish(cfg: &FileOutputConfig, chunk: &Chunk, p: &Path, reservation: &Path) -> io::Result<()> {
+    let dir = dir_of(p);
+    let tmp = dir.join(format!(".{}.tmp", chunk.id.hex()));
+    if !p.exists() {
+        fs::create_dir_all(&dir)?;
         {
+            let mut reader = chunk.body.open()?;
             let f = File::create(&tmp)?;
             if cfg.gzip {
                 let mut gz = flate2::write::GzEncoder::new(&f, flate2::Compression::default());
@@ -156,25 +240,20 @@ fn write_chunk(cfg: &FileOutputConfig, chunk: &Chunk) -> io::Result<PathBuf> {
             }
             f.sync_all()?;
         }
-        // hard_link fails if the target exists: no overwrite even if another writer raced us.
-        match fs::hard_link(&tmp, &p) {
-            Ok(()) => {
-                fs::remove_file(&tmp)?;
-                File::open(&dir)?.sync_all()?;
-                return Ok(p);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let _ = fs::remove_file(&tmp);
-                reader = chunk.body.open()?;
-                continue;
-            }
+        match fs::hard_link(&tmp, p) {
+            Ok(()) => {}
+            // Published by an earlier attempt of this chunk (see above).
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
                 return Err(e);
             }
         }
+        File::open(&dir)?.sync_all()?;
     }
-    Err(io::Error::other("no free file index"))
+    let _ = fs::remove_file(&tmp);
+    let _ = fs::remove_file(reservation);
+    Ok(())
 }
 
 #[async_trait]
@@ -342,6 +421,87 @@ mod tests {
         o.write(&chunk(1_704_067_200, "b\n")).await.unwrap();
         let p = d.path().join("app/access.2024010100.log");
         assert_eq!(fs::read_to_string(p).unwrap(), "a\nb\n");
+    }
+
+    fn visible_files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test]
+    async fn resending_a_written_chunk_writes_nothing_more() {
+        let d = tempfile::tempdir().unwrap();
+        let base = d.path().join("access").display().to_string();
+        let o = FileOutput::new(cfg(base.clone(), false), Box::new(Raw));
+        let c = chunk(1_704_067_200, "a\n");
+        o.write(&c).await.unwrap();
+        // The same chunk again, as after a crash before the buffer deleted it.
+        o.write(&c).await.unwrap();
+        assert_eq!(
+            c.body.attribute(PATH_ATTRIBUTE).as_deref(),
+            Some(format!("{base}.20240101_0.log").as_str())
+        );
+        // Another chunk of the slice gets the next index.
+        let mut other = chunk(1_704_067_200, "b\n");
+        other.id = ChunkId([8; 16]);
+        o.write(&other).await.unwrap();
+        assert_eq!(
+            visible_files(d.path()),
+            vec!["access.20240101_0.log", "access.20240101_1.log"]
+        );
+        assert_eq!(
+            fs::read_to_string(format!("{base}.20240101_0.log")).unwrap(),
+            "a\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reserved_name_is_not_taken_by_another_chunk() {
+        let d = tempfile::tempdir().unwrap();
+        let base = d.path().join("access").display().to_string();
+        let c = cfg(base.clone(), false);
+        let first = chunk(1_704_067_200, "a\n");
+        // Chunk 7 reserved _0 and crashed before publishing.
+        let (p, _r) = reserve(&c, &first, 86_400).unwrap();
+        assert!(p.ends_with("access.20240101_0.log"));
+        let o = FileOutput::new(c, Box::new(Raw));
+        let mut other = chunk(1_704_067_200, "b\n");
+        other.id = ChunkId([8; 16]);
+        o.write(&other).await.unwrap();
+        assert_eq!(
+            fs::read_to_string(format!("{base}.20240101_1.log")).unwrap(),
+            "b\n"
+        );
+        // The re-send of chunk 7 publishes its reserved name.
+        o.write(&first).await.unwrap();
+        assert_eq!(
+            fs::read_to_string(format!("{base}.20240101_0.log")).unwrap(),
+            "a\n"
+        );
+        assert_eq!(
+            visible_files(d.path()),
+            vec!["access.20240101_0.log", "access.20240101_1.log"],
+            "no temp or reservation files left"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reservation_without_the_attribute_is_taken_over_by_its_chunk() {
+        let d = tempfile::tempdir().unwrap();
+        let base = d.path().join("access").display().to_string();
+        let c = cfg(base.clone(), false);
+        let first = chunk(1_704_067_200, "a\n");
+        reserve(&c, &first, 86_400).unwrap();
+        // A fresh body: the attribute was never saved (crash right after the reservation).
+        let again = chunk(1_704_067_200, "a\n");
+        assert!(again.body.attribute(PATH_ATTRIBUTE).is_none());
+        let o = FileOutput::new(c, Box::new(Raw));
+        o.write(&again).await.unwrap();
+        assert_eq!(visible_files(d.path()), vec!["access.20240101_0.log"]);
     }
 
     #[tokio::test]

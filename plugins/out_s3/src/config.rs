@@ -126,7 +126,8 @@ impl StoreAs {
 pub enum Endpoint {
     /// An HTTP(S) endpoint; a value without a scheme gets `https://`.
     Url(String),
-    /// `file:///absolute/dir`: objects are files under this directory (tests, air-gapped hosts).
+    /// `file:///absolute/dir` or `file://relative/dir` (from the working directory): objects are
+    /// files under `DIR/BUCKET/` (trying logship out, tests, NFS/EFS mounts, air-gapped hosts).
     LocalDir(PathBuf),
 }
 
@@ -221,6 +222,9 @@ pub struct S3Config {
     pub aws_key_id: Option<Secret<String>>,
     /// `aws_sec_key`. Default none.
     pub aws_sec_key: Option<Secret<String>>,
+    /// `aws_profile` (logship-specific): a profile of the shared AWS config/credentials files
+    /// for the default credential chain. Default none (`$AWS_PROFILE`, else `default`).
+    pub aws_profile: Option<String>,
     /// `<assume_role_credentials>`.
     pub assume_role_credentials: Option<AssumeRoleCredentials>,
     /// `<web_identity_credentials>`.
@@ -261,6 +265,9 @@ pub struct S3Config {
     pub store_as: StoreAs,
     /// `<compress> level` for zstd (1-22). Default 3.
     pub zstd_level: i32,
+    /// `<compress> level` for gzip (1-9). Default 6, zlib's default (what fluent-plugin-s3
+    /// writes).
+    pub gzip_level: i32,
     /// `time_slice_format` as configured (kept by the compat layer for `%{time_slice}`).
     /// Default none: [`S3Config::time_slice_format_for`] derives it from the timekey, which gives
     /// `%Y%m%d%H` for logship's default hourly timekey.
@@ -315,6 +322,12 @@ pub struct S3Config {
     pub tagging: Option<String>,
     /// `s3_metadata`: `x-amz-meta-*` headers (`${...}` and `%{index}` expanded). Default none.
     pub s3_metadata: Vec<(String, String)>,
+    /// `multipart_threshold` (logship-specific): objects larger than this (after compression)
+    /// are sent with multipart upload. Default 64 MiB; at least 5 MiB.
+    pub multipart_threshold: u64,
+    /// `multipart_chunk_size` (logship-specific): the part size of multipart uploads.
+    /// Default 16 MiB; at least 5 MiB (S3's minimum part size).
+    pub multipart_chunk_size: u64,
     /// `<bucket_lifecycle_rule>` sections.
     pub bucket_lifecycle_rules: Vec<BucketLifecycleRule>,
     /// The `<format>` type. Default `out_file`.
@@ -385,6 +398,7 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
         };
         r.error_at(present, format!("'{present}' is set but '{missing}' is not: set both, or neither to use other credentials"));
     }
+    let aws_profile: Option<String> = r.get::<String>("aws_profile").map(|p| p.trim().to_string());
     r.ignore(
         "aws_iam_retries",
         "deprecated in fluent-plugin-s3; use <instance_profile_credentials> retries",
@@ -487,11 +501,24 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
     let s3_endpoint = r.get::<String>("s3_endpoint").and_then(|raw| {
         let v = raw.trim();
         if let Some(dir) = v.strip_prefix("file://") {
-            let p = PathBuf::from(dir);
-            if !p.is_absolute() {
-                r.error_at("s3_endpoint", format!("a local-directory endpoint must be absolute (file:///dir), got {v:?}"));
+            if dir.is_empty() {
+                r.error_at("s3_endpoint", "a local-directory endpoint needs a directory: file:///abs/dir or file://relative/dir");
                 return None;
             }
+            let p = PathBuf::from(dir);
+            // `file://relative/dir` is relative to the working directory, as Fluentd resolves
+            // relative buffer and pos_file paths.
+            let p = if p.is_absolute() {
+                p
+            } else {
+                match std::env::current_dir() {
+                    Ok(cwd) => cwd.join(p),
+                    Err(e) => {
+                        r.error_at("s3_endpoint", format!("cannot resolve {v:?} against the working directory: {e}"));
+                        return None;
+                    }
+                }
+            };
             return Some(Endpoint::LocalDir(p));
         }
         if v.is_empty() {
@@ -535,16 +562,25 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
             format!("'{k}' applies to AWS S3 only and cannot be combined with s3_endpoint"),
         );
     }
+    // The AWS SDK's HTTP client offers neither switching certificate verification off nor an
+    // explicit proxy through a supported API: refuse them here, where `logship check` shows it,
+    // rather than failing every upload.
     let ssl_verify_peer = r.get_or("ssl_verify_peer", true);
-    if !ssl_verify_peer && let Some(p) = section.param("ssl_verify_peer") {
-        r.warn(
-            p.key_span.clone(),
-            "ssl_verify_peer false: the endpoint's certificate is not verified",
+    if !ssl_verify_peer {
+        r.error_at(
+            "ssl_verify_peer",
+            "ssl_verify_peer false is not supported by logship: give the endpoint's CA with ssl_ca_bundle or ssl_ca_directory",
         );
     }
     let ssl_ca_bundle = r.get::<String>("ssl_ca_bundle").map(PathBuf::from);
     let ssl_ca_directory = r.get::<String>("ssl_ca_directory").map(PathBuf::from);
-    let proxy_uri = r.get("proxy_uri");
+    let proxy_uri: Option<Secret<String>> = r.get("proxy_uri");
+    if proxy_uri.is_some() {
+        r.error_at(
+            "proxy_uri",
+            "proxy_uri is not supported by logship yet: reach the endpoint directly or through a transparent proxy",
+        );
+    }
 
     let path = r.get_or("path", String::new());
     let key_format_raw = r.get::<String>("s3_object_key_format");
@@ -627,21 +663,27 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
     };
     r.ignore("command_parameter", "logship compresses in-process");
     let mut zstd_level = 3;
+    let mut gzip_level = 6;
     if let Some(c) = r.section_opt("compress") {
         let mut sr = SectionReader::new(c, format!("{} <compress>", r.context()));
         if let Some(l) = sr.get::<i32>("level") {
-            if !(1..=22).contains(&l) {
-                sr.error_at("level", format!("zstd level {l} is out of range 1-22"));
-            } else {
-                zstd_level = l;
-            }
-            if store_as != StoreAs::Zstd
-                && let Some(p) = c.param("level")
-            {
-                sr.warn(
-                    p.key_span.clone(),
-                    "<compress> level applies to store_as zstd only",
-                );
+            match store_as {
+                StoreAs::Zstd if !(1..=22).contains(&l) => {
+                    sr.error_at("level", format!("zstd level {l} is out of range 1-22"));
+                }
+                StoreAs::Zstd => zstd_level = l,
+                StoreAs::Gzip if !(1..=9).contains(&l) => {
+                    sr.error_at("level", format!("gzip level {l} is out of range 1-9"));
+                }
+                StoreAs::Gzip => gzip_level = l,
+                StoreAs::Json | StoreAs::Text => {
+                    if let Some(p) = c.param("level") {
+                        sr.warn(
+                            p.key_span.clone(),
+                            "<compress> level applies to store_as gzip and zstd only",
+                        );
+                    }
+                }
             }
         }
         r.absorb(sr.finish());
@@ -765,6 +807,23 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
     let warn_for_delay = r.get("warn_for_delay");
     let tagging = r.get("tagging");
     let s3_metadata: Vec<(String, String)> = r.get("s3_metadata").unwrap_or_default();
+    const MIN_PART: u64 = 5 << 20;
+    let size_param =
+        |r: &mut SectionReader<'_>, name: &str, default: u64| match r
+            .get::<logship_api::config::ByteSize>(name)
+        {
+            Some(b) if b.0 < MIN_PART => {
+                r.error_at(
+                    name,
+                    format!("{name} must be at least 5m (S3's minimum part size)"),
+                );
+                default
+            }
+            Some(b) => b.0,
+            None => default,
+        };
+    let multipart_threshold = size_param(r, "multipart_threshold", 64 << 20);
+    let multipart_chunk_size = size_param(r, "multipart_chunk_size", 16 << 20);
     let mut bucket_lifecycle_rules = Vec::new();
     for s in r.sections("bucket_lifecycle_rule") {
         let mut sr = SectionReader::new(s, format!("{} <bucket_lifecycle_rule>", r.context()));
@@ -831,6 +890,7 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
     Some(S3Config {
         aws_key_id,
         aws_sec_key,
+        aws_profile,
         assume_role_credentials,
         web_identity_credentials,
         instance_profile_credentials,
@@ -849,6 +909,7 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
         s3_object_key_format,
         store_as,
         zstd_level,
+        gzip_level,
         time_slice_format,
         check_object,
         check_bucket,
@@ -874,6 +935,8 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
         warn_for_delay,
         tagging,
         s3_metadata,
+        multipart_threshold,
+        multipart_chunk_size,
         bucket_lifecycle_rules,
         format_type,
     })
@@ -882,4 +945,19 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
 /// An empty `<format>` section at `span`, for building the default formatter.
 pub fn empty_format_section(span: Span) -> Section {
     Section::new("format", "", span)
+}
+
+/// Reads a `<match>` section of type s3 into a configuration (for tools and tests that need
+/// the configuration without the output: e.g. to open the same store).
+pub fn from_section(
+    section: &Section,
+    hostname: &str,
+) -> Result<S3Config, logship_api::ConfigErrors> {
+    let mut r = SectionReader::new(section, "out_s3");
+    let config = read(&mut r, hostname);
+    r.sections("format");
+    r.finish()?;
+    config.ok_or_else(|| {
+        logship_api::ConfigErrors::one(section.span.clone(), "out_s3: invalid configuration")
+    })
 }

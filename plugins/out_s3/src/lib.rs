@@ -10,36 +10,472 @@
 //! * a finished chunk becomes one object whose key is rendered from `s3_object_key_format`
 //!   ([`key::KeyTemplate`]): `%{path}%{time_slice}_%{index}.%{file_extension}` by default,
 //!   with `%{index}` bumped while an object with that key exists (`check_object`);
-//! * the body is compressed per `store_as` (gzip by default, zstd, or stored as json/text);
+//! * the body is compressed per `store_as` ([`compress`]: gzip by default, zstd, or stored as
+//!   json/text) and uploaded in one PUT, or with multipart upload above `multipart_threshold`
+//!   (64 MiB; parts of `multipart_chunk_size`, 4 in parallel, aborted on failure); a chunk
+//!   above that size is compressed into a spool file rather than memory;
 //! * credentials come from `aws_key_id`/`aws_sec_key`, a credentials section, or the
 //!   environment; `s3_endpoint` points at an S3-compatible service or a local directory
-//!   (`file:///dir`).
+//!   (`file:///dir`, `file://relative/dir`); the stores are in [`store`].
 //!
-//! This build configures and validates everything (every error collected with its span) and
-//! formats records; the upload itself is a later issue (#5): [`Output::write`] returns an
-//! unrecoverable error until then, so chunks go to the secondary/backup path and are not lost.
+//! Uploading a chunk ([`Output::write`]), so that nothing is lost, overwritten or duplicated:
+//!
+//! 1. the key is rendered from the chunk's time slice and **persisted with the chunk**
+//!    (attribute [`KEY_ATTRIBUTE`]) before the first attempt, so a retry, even after a crash,
+//!    uploads to the same key; `%{hex_random}` and `%{uuid_flush}` derive from the chunk id and
+//!    are stable too;
+//! 2. the object is created with `If-None-Match: *` and carries the chunk id in its metadata
+//!    ([`CHUNK_ID_METADATA`]). If the key is taken, a HEAD tells whose object it is: this
+//!    chunk's (an earlier attempt whose answer was lost) means done; another chunk's means
+//!    `%{index}` + 1 (persisted again) and another try;
+//! 3. a store that answers the conditional PUT with 501/NotImplemented is remembered (once per
+//!    output) and gets fluent-plugin-s3's HEAD probing instead (HEAD, then an unconditional PUT:
+//!    two writers can race there, as they do under fluent-plugin-s3). A store that silently
+//!    ignores the header cannot be detected from its answers; AWS S3, MinIO, moto and s3s
+//!    honour it (the test suite checks moto and s3s-fs);
+//! 4. on a retry (a persisted key exists) one HEAD first tells whether an earlier attempt got
+//!    through, so the body is not sent again;
+//! 5. the next free `%{index}` per rendered prefix is cached, so a busy hour does not probe from
+//!    0 for every chunk.
+//!
+//! `overwrite true` PUTs without a condition, as fluent-plugin-s3 does. A key without `%{index}`
+//! that is taken by another chunk fails the chunk (fluent-plugin-s3 raises "duplicated path is
+//! generated" too); it is never overwritten.
+//!
+//! Errors are classified by the store ([`store::StoreError`]); a missing bucket is created at
+//! the next write when `auto_create_bucket` is true, otherwise it is unrecoverable.
 
+pub mod compress;
 pub mod config;
 pub mod key;
+pub mod store;
+pub mod zone;
 
 use async_trait::async_trait;
-use config::{S3Config, default_timekey_wait};
+use config::{Endpoint, S3Config, default_timekey_wait};
+use key::{KeyVars, Strftime};
 use logship_api::{
     BuildResult, Built, Chunk, EventTime, Formatter, Output, OutputDefaults, PluginContext,
     PluginError, Record, Registry, Section, SectionReader,
 };
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use store::{LocalDirStore, ObjectStore, PutObject, PutOutcome, S3Store, StoreError};
+use zone::SliceZone;
+
+/// The chunk attribute holding the chosen object: `INDEX<TAB>HMS<TAB>KEY`.
+pub const KEY_ATTRIBUTE: &str = "out_s3.key";
+
+/// The user-metadata entry (`x-amz-meta-logship-chunk-id`) set on every object: the chunk id.
+pub const CHUNK_ID_METADATA: &str = "logship-chunk-id";
+
+/// How many taken keys one write steps over before it gives up (retryable).
+const MAX_INDEX_PROBES: u32 = 10_000;
+
+/// Most prefixes whose next index is remembered.
+const INDEX_CACHE_LIMIT: usize = 4096;
+
+const COND_UNKNOWN: u8 = 0;
+const COND_SUPPORTED: u8 = 1;
+const COND_UNSUPPORTED: u8 = 2;
 
 /// The out_s3 plugin.
 pub struct S3Output {
     config: S3Config,
     formatter: Box<dyn Formatter>,
     defaults: OutputDefaults,
+    hostname: String,
+    zone: SliceZone,
+    time_slice_format: Strftime,
+    store: tokio::sync::OnceCell<Arc<dyn ObjectStore>>,
+    conditional: AtomicU8,
+    next_index: Mutex<HashMap<String, u64>>,
+    /// Where large compressed bodies are spooled: `<root_dir>/out_s3-spool`, else the system's
+    /// temporary directory.
+    spool_dir: std::path::PathBuf,
+}
+
+/// The object a chunk goes to, as persisted with the chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PersistedKey {
+    index: u64,
+    hms: String,
+    key: String,
+}
+
+impl PersistedKey {
+    fn encode(&self) -> String {
+        format!("{}\t{}\t{}", self.index, self.hms, self.key)
+    }
+    fn decode(s: &str) -> Option<Self> {
+        let mut it = s.splitn(3, '\t');
+        let index = it.next()?.parse().ok()?;
+        let hms = it.next()?.to_string();
+        let key = it.next()?.to_string();
+        (!key.is_empty()).then_some(Self { index, hms, key })
+    }
+}
+
+/// Opens the store a configuration points at: a directory for `file://`, else S3.
+pub async fn open_store(config: &S3Config) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    match &config.s3_endpoint {
+        Some(Endpoint::LocalDir(dir)) => Ok(Arc::new(LocalDirStore::new(
+            dir.clone(),
+            config.s3_bucket.clone(),
+        ))),
+        _ => Ok(Arc::new(S3Store::from_config(config).await?)),
+    }
+}
+
+fn plugin_error(e: StoreError) -> PluginError {
+    match e {
+        StoreError::Retryable(m) => PluginError::Retryable(m),
+        StoreError::Unrecoverable(m)
+        | StoreError::NoSuchBucket(m)
+        | StoreError::ConditionalUnsupported(m) => PluginError::Unrecoverable(m),
+    }
 }
 
 impl S3Output {
     /// The configuration.
     pub fn config(&self) -> &S3Config {
         &self.config
+    }
+
+    /// The object store, opened on first use.
+    pub async fn store(&self) -> Result<Arc<dyn ObjectStore>, PluginError> {
+        self.store
+            .get_or_try_init(|| open_store(&self.config))
+            .await
+            .cloned()
+            .map_err(plugin_error)
+    }
+
+    /// Whether the store honours `If-None-Match: *`: None until the first upload tells.
+    pub fn conditional_writes(&self) -> Option<bool> {
+        match self.conditional.load(Ordering::Relaxed) {
+            COND_SUPPORTED => Some(true),
+            COND_UNSUPPORTED => Some(false),
+            _ => None,
+        }
+    }
+
+    /// The values a key is rendered from, for a chunk.
+    fn key_vars<'a>(
+        &'a self,
+        chunk: &'a Chunk,
+        ids: &'a ChunkIds,
+        hms: &'a str,
+        index: u64,
+    ) -> KeyVars<'a> {
+        KeyVars {
+            path: &self.config.path,
+            timekey: chunk.metadata.timekey.and_then(|t| self.zone.at(t)),
+            time_slice_format: &self.time_slice_format,
+            index,
+            index_format: &self.config.index_format,
+            file_extension: self.config.store_as.extension(),
+            uuid_flush: Some(&ids.uuid),
+            hex_random: &ids.hex_random,
+            hostname: &self.hostname,
+            hms_slice: Some(hms),
+            tag: chunk.metadata.tag.as_deref(),
+            chunk_id: &ids.hex,
+            variables: &chunk.metadata.variables,
+        }
+    }
+
+    fn render(
+        &self,
+        chunk: &Chunk,
+        ids: &ChunkIds,
+        hms: &str,
+        index: u64,
+    ) -> Result<String, PluginError> {
+        self.config
+            .s3_object_key_format
+            .render(&self.key_vars(chunk, ids, hms, index))
+            .map_err(|e| {
+                PluginError::Unrecoverable(format!(
+                    "out_s3 bucket {:?}: chunk {}: {e}",
+                    self.config.s3_bucket, ids.hex
+                ))
+            })
+    }
+
+    fn metadata(&self, ids: &ChunkIds, index: u64) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        for (k, v) in &self.config.s3_metadata {
+            let name = k.trim();
+            let name = name
+                .strip_prefix("x-amz-meta-")
+                .unwrap_or(name)
+                .to_ascii_lowercase();
+            let value = v
+                .replace("%{index}", &self.config.index_format.format(index))
+                .replace("%{uuid_flush}", &ids.uuid)
+                .replace("%{hex_random}", &ids.hex_random)
+                .replace("${chunk_id}", &ids.hex);
+            m.insert(name, value);
+        }
+        m.insert(CHUNK_ID_METADATA.to_string(), ids.hex.clone());
+        m
+    }
+
+    fn cached_index(&self, prefix: &str) -> u64 {
+        self.next_index
+            .lock()
+            .ok()
+            .and_then(|m| m.get(prefix).copied())
+            .unwrap_or(0)
+    }
+
+    /// An earlier attempt already uploaded this chunk under `current.key`: remembers its index
+    /// (when the key format has one) and says so.
+    fn already_uploaded(
+        &self,
+        has_index: bool,
+        prefix: String,
+        current: &PersistedKey,
+        ids: &ChunkIds,
+    ) {
+        if has_index {
+            self.remember_index(prefix, current.index);
+        }
+        tracing::info!(
+            key = %current.key,
+            chunk = %ids.hex,
+            "out_s3: this chunk was already uploaded (an earlier attempt); not uploading it again"
+        );
+    }
+
+    fn remember_index(&self, prefix: String, used: u64) {
+        if let Ok(mut m) = self.next_index.lock() {
+            if m.len() >= INDEX_CACHE_LIMIT && !m.contains_key(&prefix) {
+                m.clear();
+            }
+            let next = m.entry(prefix).or_insert(0);
+            *next = (*next).max(used + 1);
+        }
+    }
+
+    /// Compresses the chunk off the async threads: into memory, or, for a chunk larger than
+    /// `multipart_threshold`, into a spooled temporary file (memory stays flat).
+    async fn body(&self, chunk: &Chunk) -> Result<store::Body, PluginError> {
+        let src = chunk.body.clone();
+        let store_as = self.config.store_as;
+        let level = match store_as {
+            config::StoreAs::Zstd => self.config.zstd_level,
+            _ => self.config.gzip_level,
+        };
+        let id = chunk.id;
+        let spool =
+            (chunk.body.len() > self.config.multipart_threshold).then(|| self.spool_dir.clone());
+        tokio::task::spawn_blocking(move || -> std::io::Result<store::Body> {
+            let reader = src.open()?;
+            match spool {
+                None => compress::compress(store_as, level, reader).map(store::Body::from),
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir)?;
+                    let tmp = tempfile::Builder::new()
+                        .prefix(".out_s3-")
+                        .tempfile_in(&dir)?;
+                    let writer = std::io::BufWriter::with_capacity(1 << 20, tmp);
+                    let tmp = compress::compress_to(store_as, level, reader, writer)?
+                        .into_inner()
+                        .map_err(|e| e.into_error())?;
+                    let len = tmp.as_file().metadata()?.len();
+                    Ok(store::Body::File(Arc::new(tmp.into_temp_path()), len))
+                }
+            }
+        })
+        .await
+        .map_err(|e| PluginError::retryable(format!("out_s3: compression task failed: {e}")))?
+        .map_err(|e| PluginError::from_io(format!("out_s3: compressing chunk {id}"), &e))
+    }
+
+    fn warn_for_delay(&self, chunk: &Chunk) {
+        if let (Some(delay), Some(timekey)) = (self.config.warn_for_delay, chunk.metadata.timekey) {
+            let now = chrono::Utc::now().timestamp();
+            if timekey < now - delay.as_secs() as i64 {
+                tracing::warn!(
+                    chunk = %chunk.id,
+                    timekey,
+                    "out_s3: the chunk's time slice is older than warn_for_delay"
+                );
+            }
+        }
+    }
+
+    /// One conditional (or probing) upload attempt at `key`.
+    async fn put_once(
+        &self,
+        store: &dyn ObjectStore,
+        object: PutObject<'_>,
+    ) -> Result<PutOutcome, StoreError> {
+        if self.config.overwrite {
+            store.put(object).await?;
+            return Ok(PutOutcome::Created);
+        }
+        if self.conditional.load(Ordering::Relaxed) != COND_UNSUPPORTED {
+            match store.put_if_absent(object.clone()).await {
+                Ok(o) => {
+                    self.conditional.store(COND_SUPPORTED, Ordering::Relaxed);
+                    return Ok(o);
+                }
+                Err(StoreError::ConditionalUnsupported(m)) => {
+                    tracing::warn!(
+                        "{m}: falling back to HEAD probing (two writers can race on one key)"
+                    );
+                    self.conditional.store(COND_UNSUPPORTED, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !self.config.check_object {
+            // fluent-plugin-s3 with check_object false: PUT without looking.
+            store.put(object).await?;
+            return Ok(PutOutcome::Created);
+        }
+        if store.head(object.key).await?.is_some() {
+            return Ok(PutOutcome::AlreadyExists);
+        }
+        store.put(object).await?;
+        Ok(PutOutcome::Created)
+    }
+
+    async fn upload(&self, chunk: &Chunk) -> Result<(), PluginError> {
+        let store = self.store().await?;
+        self.warn_for_delay(chunk);
+        let ids = ChunkIds::new(chunk, self.config.hex_random_length);
+        let body = self.body(chunk).await?;
+        let persisted = chunk
+            .body
+            .attribute(KEY_ATTRIBUTE)
+            .and_then(|s| PersistedKey::decode(&s));
+        let has_index = self.config.s3_object_key_format.has_index();
+        let mut current = match persisted.clone() {
+            Some(p) => p,
+            None => {
+                let hms = self
+                    .zone
+                    .at(chrono::Utc::now().timestamp())
+                    .map(|t| t.format("%H%M%S").to_string())
+                    .unwrap_or_default();
+                let prefix = self.render(chunk, &ids, &hms, 0)?;
+                let index = if has_index {
+                    self.cached_index(&prefix)
+                } else {
+                    0
+                };
+                let key = self.render(chunk, &ids, &hms, index)?;
+                PersistedKey { index, hms, key }
+            }
+        };
+        let prefix = self.render(chunk, &ids, &current.hms, 0)?;
+        if persisted.is_some() && self.config.check_object && !self.config.overwrite {
+            // A retry: one HEAD tells whether an earlier attempt got through, before the body is
+            // sent again. Errors here are not fatal (the conditional PUT decides).
+            if let Ok(Some(info)) = store.head(&current.key).await
+                && info.metadata.get(CHUNK_ID_METADATA) == Some(&ids.hex)
+            {
+                self.already_uploaded(has_index, prefix, &current, &ids);
+                return Ok(());
+            }
+        }
+        let mut persisted_value = persisted.map(|p| p.encode());
+        let mut probes = 0u32;
+        loop {
+            let encoded = current.encode();
+            if persisted_value.as_deref() != Some(encoded.as_str()) {
+                chunk
+                    .body
+                    .set_attribute(KEY_ATTRIBUTE, &encoded)
+                    .map_err(|e| {
+                        PluginError::from_io(
+                            format!("out_s3: persisting the key of chunk {}", ids.hex),
+                            &e,
+                        )
+                    })?;
+                persisted_value = Some(encoded);
+            }
+            let metadata = self.metadata(&ids, current.index);
+            let object = PutObject {
+                key: &current.key,
+                body: body.clone(),
+                content_type: self.config.store_as.content_type(),
+                metadata: &metadata,
+            };
+            let outcome = match self.put_once(store.as_ref(), object).await {
+                Ok(o) => o,
+                Err(StoreError::NoSuchBucket(m)) if self.config.auto_create_bucket => {
+                    store.ensure_bucket(true).await.map_err(plugin_error)?;
+                    return Err(PluginError::Retryable(format!(
+                        "{m}; created the bucket (auto_create_bucket), the chunk will be retried"
+                    )));
+                }
+                Err(e) => return Err(plugin_error(e)),
+            };
+            match outcome {
+                PutOutcome::Created => {
+                    if has_index {
+                        self.remember_index(prefix, current.index);
+                    }
+                    tracing::info!(
+                        store = %store.describe(),
+                        key = %current.key,
+                        chunk = %ids.hex,
+                        records = chunk.records,
+                        bytes = body.len(),
+                        "out_s3: uploaded"
+                    );
+                    return Ok(());
+                }
+                PutOutcome::AlreadyExists => {
+                    let info = store.head(&current.key).await.map_err(plugin_error)?;
+                    let Some(info) = info else {
+                        // Gone between the PUT and the HEAD: try the same key again.
+                        probes += 1;
+                        if probes > MAX_INDEX_PROBES {
+                            return Err(PluginError::Retryable(format!(
+                                "out_s3 {}: key {:?} keeps changing",
+                                store.describe(),
+                                current.key
+                            )));
+                        }
+                        continue;
+                    };
+                    if info.metadata.get(CHUNK_ID_METADATA) == Some(&ids.hex) {
+                        self.already_uploaded(has_index, prefix, &current, &ids);
+                        return Ok(());
+                    }
+                    if !has_index {
+                        return Err(PluginError::Unrecoverable(format!(
+                            "out_s3 {}: key {:?} is taken by another object and s3_object_key_format has no %{{index}}: \
+                             refusing to overwrite it (add %{{index}}, %{{hex_random}} or ${{chunk_id}} to the format)",
+                            store.describe(),
+                            current.key
+                        )));
+                    }
+                    probes += 1;
+                    if probes > MAX_INDEX_PROBES {
+                        return Err(PluginError::Retryable(format!(
+                            "out_s3 {}: {MAX_INDEX_PROBES} keys from {:?} on are taken",
+                            store.describe(),
+                            current.key
+                        )));
+                    }
+                    self.remember_index(prefix.clone(), current.index);
+                    let index = current.index + 1;
+                    current = PersistedKey {
+                        index,
+                        key: self.render(chunk, &ids, &current.hms, index)?,
+                        hms: current.hms,
+                    };
+                }
+            }
+        }
     }
 }
 
@@ -90,12 +526,29 @@ pub fn build(section: &Section, ctx: &PluginContext) -> BuildResult<dyn Output> 
     match (config, formatter) {
         (Some(config), Some(formatter)) => {
             let defaults = defaults_for(&config);
+            let timekey = zone::buffer_timekey(section).unwrap_or(defaults.timekey);
             let settings = config.clone();
+            let tsf = config.time_slice_format_for(timekey);
+            let time_slice_format = match Strftime::parse(&tsf) {
+                Ok(f) => f,
+                Err(e) => return Err(logship_api::ConfigErrors::one(section.span.clone(), e)),
+            };
             Ok(Built::new(
                 Box::new(S3Output {
                     config,
                     formatter,
                     defaults,
+                    hostname: ctx.hostname.clone(),
+                    zone: SliceZone::from_match_section(section),
+                    time_slice_format,
+                    store: tokio::sync::OnceCell::new(),
+                    conditional: AtomicU8::new(COND_UNKNOWN),
+                    next_index: Mutex::new(HashMap::new()),
+                    spool_dir: ctx
+                        .root_dir
+                        .as_ref()
+                        .map(|r| r.join("out_s3-spool"))
+                        .unwrap_or_else(std::env::temp_dir),
                 }),
                 settings,
                 warnings,
@@ -120,13 +573,50 @@ impl Output for S3Output {
         self.formatter.format(tag, time, record, out);
     }
 
-    async fn write(&self, _chunk: &Chunk) -> Result<(), PluginError> {
-        Err(PluginError::Unrecoverable(
-            "out_s3 upload is not implemented in this build yet (issue #5)".to_string(),
-        ))
+    async fn write(&self, chunk: &Chunk) -> Result<(), PluginError> {
+        self.upload(chunk).await
+    }
+
+    /// `check_bucket` / `auto_create_bucket` and `check_apikey_on_start`, as fluent-plugin-s3.
+    /// A failure is returned for the engine to log; writes try again (and create a missing
+    /// bucket when `auto_create_bucket`).
+    async fn start(&self) -> Result<(), PluginError> {
+        let store = self.store().await?;
+        if self.config.check_bucket {
+            store
+                .ensure_bucket(self.config.auto_create_bucket)
+                .await
+                .map_err(plugin_error)?;
+        }
+        if self.config.check_apikey_on_start {
+            store.check_credentials().await.map_err(plugin_error)?;
+        }
+        Ok(())
     }
 }
 
+/// Per-chunk values that must not change between attempts.
+struct ChunkIds {
+    hex: String,
+    hex_random: String,
+    uuid: String,
+}
+
+impl ChunkIds {
+    fn new(chunk: &Chunk, hex_random_length: u8) -> Self {
+        let hex = chunk.id.hex();
+        // fluent-plugin-s3 takes the reversed unique id's hex digits.
+        let hex_random: String = hex.chars().rev().take(hex_random_length as usize).collect();
+        let uuid = uuid::Builder::from_random_bytes(chunk.id.0)
+            .into_uuid()
+            .to_string();
+        Self {
+            hex,
+            hex_random,
+            uuid,
+        }
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,8 +802,19 @@ mod tests {
             ("s3_bucket", "b"),
             ("s3_endpoint", "file://relative/dir"),
         ]);
-        let e = build(&s, &ctx(true)).err().expect("relative");
-        assert!(e.to_string().contains("must be absolute"), "{e}");
+        let b = build(&s, &ctx(true)).unwrap_or_else(|e| panic!("relative: {e}"));
+        let cwd = std::env::current_dir().expect("cwd");
+        assert!(
+            settings_of(&b).contains(&format!("{:?}", cwd.join("relative/dir"))),
+            "{}",
+            settings_of(&b)
+        );
+        let s = section(&[
+            ("@type", "s3"),
+            ("s3_bucket", "b"),
+            ("s3_endpoint", "file://"),
+        ]);
+        assert!(build(&s, &ctx(true)).is_err());
 
         let s = section(&[
             ("@type", "s3"),
@@ -437,26 +938,100 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn write_is_not_implemented_yet() {
-        let s = section(&[("@type", "s3"), ("s3_bucket", "b")]);
-        let b = build(&s, &ctx(true)).unwrap_or_else(|e| panic!("{e}"));
-        let chunk = Chunk {
-            id: logship_api::ChunkId([0; 16]),
-            metadata: Default::default(),
-            records: 0,
+    fn chunk(id: u8, timekey: Option<i64>, bytes: &[u8]) -> Chunk {
+        Chunk {
+            id: logship_api::ChunkId([id; 16]),
+            metadata: logship_api::ChunkMetadata {
+                timekey,
+                ..Default::default()
+            },
+            records: 1,
             first_time: None,
             retries: 0,
-            body: Arc::new(logship_api::chunk::MemoryBody::new(vec![])),
-        };
-        let e = b.plugin.write(&chunk).await.expect_err("not implemented");
-        assert!(!e.is_retryable());
-        assert!(e.to_string().contains("issue #5"));
-        let mut out = Vec::new();
+            body: Arc::new(logship_api::chunk::MemoryBody::new(bytes.to_vec())),
+        }
+    }
+
+    #[tokio::test]
+    async fn write_to_a_local_directory_never_overwrites() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let endpoint = format!("file://{}", dir.path().display());
+        let mut s = section(&[
+            ("@type", "s3"),
+            ("s3_bucket", "b"),
+            ("s3_endpoint", &endpoint),
+            ("path", "logs/"),
+        ]);
+        let mut b = Section::new("buffer", "time", span(1, 1));
+        b.set("timekey_use_utc", "true", span(1, 1));
+        s.sections.push(b);
+        let out = build(&s, &ctx(true)).unwrap_or_else(|e| panic!("{e}"));
+        out.plugin
+            .start()
+            .await
+            .expect("start creates the bucket directory");
+        // 2015-06-21T13:00:00Z
+        let tk = Some(1_434_891_600);
+        let c1 = chunk(1, tk, b"one\n");
+        out.plugin.write(&c1).await.expect("first");
+        out.plugin
+            .write(&c1)
+            .await
+            .expect("re-send of the same chunk");
+        let c2 = chunk(2, tk, b"two\n");
+        out.plugin.write(&c2).await.expect("second chunk");
+        let root = dir.path().join("b/logs");
+        let mut names: Vec<String> = std::fs::read_dir(&root)
+            .expect("objects")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["2015062113_0.gz", "2015062113_1.gz"]);
+        let persisted = c2.body.attribute(KEY_ATTRIBUTE).expect("persisted");
+        assert!(
+            persisted.starts_with("1\t") && persisted.ends_with("\tlogs/2015062113_1.gz"),
+            "{persisted}"
+        );
+        let gz = std::fs::read(root.join("2015062113_1.gz")).expect("object");
+        assert_eq!(
+            compress::decompress(config::StoreAs::Gzip, &gz).expect("gunzip"),
+            b"two\n"
+        );
         let mut rec = Record::new();
         rec.insert("a", 1);
-        b.plugin
-            .format("test", EventTime::from_secs(0), &rec, &mut out);
-        assert_eq!(out, b"test\t{\"a\":1}\n");
+        let mut buf = Vec::new();
+        out.plugin
+            .format("test", EventTime::from_secs(0), &rec, &mut buf);
+        assert_eq!(buf, b"test\t{\"a\":1}\n");
+    }
+
+    #[test]
+    fn unsupported_transport_options_are_config_errors() {
+        let s = section(&[
+            ("@type", "s3"),
+            ("s3_bucket", "bucket"),
+            ("ssl_verify_peer", "false"),
+            ("proxy_uri", "http://user:proxysecret@proxy:3128"),
+        ]);
+        let e = build(&s, &ctx(true)).err().expect("refused");
+        let all = e.to_string();
+        assert!(
+            all.contains("ssl_verify_peer false is not supported"),
+            "{all}"
+        );
+        assert!(all.contains("proxy_uri is not supported"), "{all}");
+        assert!(!all.contains("proxysecret"), "{all}");
+    }
+
+    #[test]
+    fn persisted_key_roundtrip() {
+        let p = PersistedKey {
+            index: 7,
+            hms: "131415".into(),
+            key: "a\tb/c_7.gz".into(),
+        };
+        assert_eq!(PersistedKey::decode(&p.encode()), Some(p));
+        assert_eq!(PersistedKey::decode("x\t\tk"), None);
+        assert_eq!(PersistedKey::decode("1\t\t"), None);
     }
 }

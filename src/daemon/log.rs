@@ -1,0 +1,93 @@
+//! Where logship's own log goes: stderr (journald-friendly: no colours unless a terminal, no
+//! timestamp of its own under journald), or `--log FILE`, appended to and reopened on SIGUSR1
+//! (what logrotate's `postrotate` sends).
+
+use std::fs::{File, OpenOptions};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// A log file that can be reopened after rotation.
+#[derive(Debug)]
+pub struct LogFile {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+impl LogFile {
+    /// Opens (creates) `path` for appending.
+    pub fn open(path: &Path) -> std::io::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            path: path.to_path_buf(),
+            file: Mutex::new(open_append(path)?),
+        }))
+    }
+
+    /// Reopens the path (a rotated file is let go; a new one is created).
+    pub fn reopen(&self) -> std::io::Result<()> {
+        let f = open_append(&self.path)?;
+        if let Ok(mut g) = self.file.lock() {
+            *g = f;
+        }
+        Ok(())
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// One write to the log file.
+pub struct LogWriter(Arc<LogFile>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.file.lock() {
+            Ok(mut f) => f.write(buf),
+            Err(_) => Ok(buf.len()),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.file.lock() {
+            Ok(mut f) => f.flush(),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Installs the global subscriber: `level` (Fluentd's names; `RUST_LOG` overrides) to `file`
+/// or stderr.
+pub fn init(level: Option<&str>, file: Option<Arc<LogFile>>) {
+    use tracing_subscriber::EnvFilter;
+    let level = match level.unwrap_or("info") {
+        "fatal" => "error",
+        l => l,
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match file {
+        Some(f) => {
+            let _ = builder
+                .with_ansi(false)
+                .with_writer(move || LogWriter(f.clone()))
+                .try_init();
+        }
+        None => {
+            let tty = std::io::stderr().is_terminal();
+            let builder = builder.with_ansi(tty).with_writer(std::io::stderr);
+            // journald stamps every line itself.
+            if std::env::var_os("JOURNAL_STREAM").is_some() && !tty {
+                let _ = builder.without_time().try_init();
+            } else {
+                let _ = builder.try_init();
+            }
+        }
+    }
+}
