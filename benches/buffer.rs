@@ -1,13 +1,14 @@
 //! Buffer benchmark: append+commit throughput (GroupCommit vs None, 1 and 8 concurrent
-//! appenders) and recovery (scan) speed of a file buffer. Run: `cargo bench --bench buffer`.
+//! appenders, `compress text` and `compress gzip`) and recovery (scan) speed of a file buffer.
+//! MB/s are of formatted bytes (what the inputs hand over). Run: `cargo bench --bench buffer`.
 
-use logship::buffer::config::{BufferConfig, BufferType, FlushMode};
+use logship::buffer::config::{BufferConfig, BufferType, Compress, FlushMode};
 use logship::buffer::{Buffer, BufferOptions, Durability};
 use logship_api::{ChunkMetadata, EventTime, OutputDefaults};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn cfg() -> BufferConfig {
+fn cfg(compress: Compress) -> BufferConfig {
     let d = OutputDefaults {
         buffered: true,
         buffer_type: "file",
@@ -19,12 +20,13 @@ fn cfg() -> BufferConfig {
     c.buffer_type = BufferType::File;
     c.flush_mode = FlushMode::Lazy;
     c.total_limit_size = u64::MAX / 2;
+    c.compress = compress;
     c
 }
 
-fn open(dir: &std::path::Path, dur: Durability) -> Arc<Buffer> {
+fn open(dir: &std::path::Path, dur: Durability, compress: Compress) -> Arc<Buffer> {
     Buffer::open(
-        cfg(),
+        cfg(compress),
         BufferOptions {
             output_id: "bench".into(),
             durability: dur,
@@ -36,6 +38,7 @@ fn open(dir: &std::path::Path, dur: Durability) -> Arc<Buffer> {
 }
 
 async fn run(
+    compress: Compress,
     dur: Durability,
     tasks: usize,
     batches: usize,
@@ -43,7 +46,7 @@ async fn run(
 ) -> (f64, std::path::PathBuf, tempfile::TempDir) {
     let td = tempfile::tempdir().expect("tmp");
     let dir = td.path().join("b");
-    let b = open(&dir, dur);
+    let b = open(&dir, dur, compress);
     let t = Instant::now();
     let mut hs = Vec::new();
     for i in 0..tasks {
@@ -78,34 +81,43 @@ async fn main() {
         .cycle()
         .take(line.len() * 100)
         .collect();
-    for (name, dur, tasks, batches) in [
-        ("GroupCommit, 1 appender", Durability::GroupCommit, 1, 500),
-        ("GroupCommit, 8 appenders", Durability::GroupCommit, 8, 500),
-        ("None, 1 appender", Durability::None, 1, 5000),
-        ("None, 8 appenders", Durability::None, 8, 1000),
-    ] {
-        let (mbs, dir, _td) = run(dur, tasks, batches, &batch).await;
-        println!(
-            "append+commit {name:<26} {mbs:8.1} MB/s  (batch {} KB)",
-            batch.len() / 1024
-        );
-        if name == "None, 8 appenders" {
-            let size: u64 = std::fs::read_dir(&dir)
-                .expect("dir")
-                .flatten()
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum();
-            let t = Instant::now();
-            let b = open(&dir, Durability::None);
-            let secs = t.elapsed().as_secs_f64();
+    for compress in [Compress::Text, Compress::Gzip] {
+        let cname = match compress {
+            Compress::Text => "text",
+            Compress::Gzip => "gzip",
+        };
+        for (name, dur, tasks, batches) in [
+            ("GroupCommit, 1 appender", Durability::GroupCommit, 1, 500),
+            ("GroupCommit, 8 appenders", Durability::GroupCommit, 8, 500),
+            ("None, 1 appender", Durability::None, 1, 5000),
+            ("None, 8 appenders", Durability::None, 8, 1000),
+        ] {
+            let (mbs, dir, _td) = run(compress, dur, tasks, batches, &batch).await;
             println!(
-                "recovery scan: {:.1} MB in {:.3}s = {:.1} MB/s ({} chunks)",
-                size as f64 / 1e6,
-                secs,
-                size as f64 / 1e6 / secs,
-                b.stats().queued_chunks + b.stats().staged_chunks
+                "append+commit compress {cname} {name:<26} {mbs:8.1} MB/s  (batch {} KB)",
+                batch.len() / 1024
             );
+            if name == "None, 8 appenders" {
+                let size: u64 = std::fs::read_dir(&dir)
+                    .expect("dir")
+                    .flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum();
+                let formatted = (tasks * batches * batch.len()) as f64;
+                let t = Instant::now();
+                let b = open(&dir, Durability::None, compress);
+                let secs = t.elapsed().as_secs_f64();
+                println!(
+                    "recovery scan compress {cname}: {:.1} MB on disk ({:.1}% of {:.1} MB formatted) in {:.3}s = {:.1} MB/s on disk ({} chunks)",
+                    size as f64 / 1e6,
+                    100.0 * size as f64 / formatted,
+                    formatted / 1e6,
+                    secs,
+                    size as f64 / 1e6 / secs,
+                    b.stats().queued_chunks + b.stats().staged_chunks
+                );
+            }
         }
     }
 }

@@ -29,7 +29,9 @@ pub enum BufferType {
 pub enum Compress {
     /// As formatted.
     Text,
-    /// gzip-compressed.
+    /// gzip-compressed, one gzip member per append (see `docs/durability.md`); outputs still
+    /// read the formatted bytes, and `chunk_limit_size`/`total_limit_size` count the compressed
+    /// bytes, as Fluentd does.
     Gzip,
 }
 

@@ -19,6 +19,10 @@
 //!
 //! A frame is `[magic "LSF1"][payload len u32][trailer len u32][crc32 u32][payload][trailer]`
 //! (little-endian); the trailer is JSON: record count, first/last event time, input checkpoints.
+//! With `compress gzip` a frame has magic `"LSZ1"`, its payload is one complete gzip member and
+//! its trailer holds the formatted length (`u`); frames of both kinds may share a chunk file
+//! (see [`frame`]). Outputs read formatted bytes either way; `chunk_limit_size` and
+//! `total_limit_size` count stored (compressed) bytes, as Fluentd does.
 //!
 //! # Durability and the hand-off protocol
 //!

@@ -1,7 +1,7 @@
 //! The chunk store: staging, queueing, flushing, retries, backup, limits and recovery, for
 //! both buffer types (file and memory share all logic; only where bytes live differs).
 
-use super::config::{BufferConfig, BufferType, FlushMode, OverflowAction};
+use super::config::{BufferConfig, BufferType, Compress, FlushMode, OverflowAction};
 use super::error::BufferError;
 use super::events;
 use super::frame::{self, PayloadReader, Trailer};
@@ -177,8 +177,12 @@ struct Entry {
     metadata: ChunkMetadata,
     created: Instant,
     data: Data,
-    /// Bytes on disk (frames) for a file chunk, payload for memory.
+    /// Bytes on disk (frames) for a file chunk, payload as stored for memory.
     stored: u64,
+    /// Payload bytes as stored (compressed with `compress gzip`); what `chunk_limit_size`
+    /// counts, as Fluentd counts a compressed chunk's bytes.
+    stored_payload: u64,
+    /// Formatted (uncompressed) payload bytes: what the output reads.
     payload: u64,
     records: u64,
     first: Option<i64>,
@@ -219,6 +223,15 @@ pub struct Buffer {
     backup_count: AtomicU64,
     dropped: AtomicU64,
     _lock: Option<DirLock>,
+}
+
+/// Payload sizes of one append.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    /// Formatted bytes.
+    formatted: u64,
+    /// As stored (compressed with `compress gzip`).
+    stored_payload: u64,
 }
 
 /// One append's input checkpoint entries: (opaque source key, offset).
@@ -296,27 +309,40 @@ impl Buffer {
             t0: first.map(ns),
             t1: last.map(ns),
             cp: checkpoints.to_vec(),
+            u: None,
         };
         let is_file = self.cfg.buffer_type == BufferType::File;
+        // Compress outside the state lock: each append is one complete gzip member.
+        let gz =
+            match self.cfg.compress {
+                Compress::Text => None,
+                Compress::Gzip => Some(frame::gzip(payload).map_err(|e| {
+                    EmitError::Refused(format!("{}: gzip: {e}", self.opts.output_id))
+                })?),
+            };
+        let stored_payload: &[u8] = gz.as_deref().unwrap_or(payload);
         let framed;
-        let bytes: &[u8] = if is_file {
-            framed = frame::encode(payload, &trailer);
-            &framed
-        } else {
-            payload
+        let bytes: &[u8] = match (is_file, &gz) {
+            (true, None) => {
+                framed = frame::encode(payload, &trailer);
+                &framed
+            }
+            (true, Some(gz)) => {
+                framed = frame::encode_gzip(gz, payload.len() as u64, &trailer);
+                &framed
+            }
+            (false, _) => stored_payload,
+        };
+        let sizes = Sizes {
+            formatted: payload.len() as u64,
+            stored_payload: stored_payload.len() as u64,
         };
         loop {
             let wait_space = {
                 let mut st = self.lock();
                 match self.check_space(&mut st, bytes.len() as u64) {
                     Ok(true) => {
-                        self.append_locked(
-                            &mut st,
-                            metadata.clone(),
-                            bytes,
-                            payload.len() as u64,
-                            &trailer,
-                        )?;
+                        self.append_locked(&mut st, metadata.clone(), bytes, sizes, &trailer)?;
                         if st.paused {
                             st.paused = false;
                             tracing::info!(plugin_id = %self.opts.output_id, "buffer has room again; resuming inputs");
@@ -377,7 +403,10 @@ impl Buffer {
     /// Ok(true): room; Ok(false): block and retry.
     fn check_space(&self, st: &mut State, len: u64) -> Result<bool, EmitError> {
         loop {
-            if st.total + len <= self.cfg.total_limit_size {
+            // An empty buffer takes any one append, even one larger than the whole limit:
+            // otherwise a batch bigger than `total_limit_size` could never be stored and its
+            // input would wait for ever.
+            if st.total + len <= self.cfg.total_limit_size || st.total == 0 {
                 return Ok(true);
             }
             match self.cfg.overflow_action {
@@ -436,15 +465,16 @@ impl Buffer {
         st: &mut State,
         metadata: ChunkMetadata,
         bytes: &[u8],
-        payload_len: u64,
+        sizes: Sizes,
         trailer: &Trailer,
     ) -> Result<(), EmitError> {
         let limit_recs = self.cfg.chunk_limit_records;
-        // Cut: a non-empty staged chunk that would overflow is queued first.
+        // Cut: a non-empty staged chunk that would overflow is queued first. Sizes count the
+        // payload as stored (compressed with `compress gzip`).
         if let Some(id) = st.staged.get(&metadata).copied()
             && let Some(e) = st.chunks.get(&id)
             && e.records > 0
-            && (e.payload + payload_len > self.cfg.chunk_limit_size
+            && (e.stored_payload + sizes.stored_payload > self.cfg.chunk_limit_size
                 || limit_recs.is_some_and(|l| e.records + trailer.r > l))
         {
             self.enqueue(st, id);
@@ -488,7 +518,8 @@ impl Buffer {
             return Err(EmitError::Refused("internal: staged chunk missing".into()));
         };
         e.stored += bytes.len() as u64;
-        e.payload += payload_len;
+        e.payload += sizes.formatted;
+        e.stored_payload += sizes.stored_payload;
         e.records += trailer.r;
         if e.first.is_none() {
             e.first = trailer.t0;
@@ -499,7 +530,7 @@ impl Buffer {
             *x = (*x).max(*v);
         }
         st.total += bytes.len() as u64;
-        let full = e.payload as f64
+        let full = e.stored_payload as f64
             >= self.cfg.chunk_limit_size as f64 * self.cfg.chunk_full_threshold
             || limit_recs.is_some_and(|l| e.records >= l);
         if full || self.cfg.flush_mode == FlushMode::Immediate {
@@ -556,6 +587,7 @@ impl Buffer {
             created: Instant::now(),
             data,
             stored: 0,
+            stored_payload: 0,
             payload: 0,
             records: 0,
             first: None,
@@ -639,7 +671,10 @@ impl Buffer {
         e.inflight = true;
         let body: Arc<dyn ChunkBody> = match &e.data {
             Data::Mem(v) => Arc::new(Body {
-                data: BodyData::Mem(v.clone()),
+                data: BodyData::Mem {
+                    bytes: v.clone(),
+                    gzip: self.cfg.compress == Compress::Gzip,
+                },
                 payload: e.payload,
                 meta: e.meta.clone(),
                 meta_path: None,
@@ -778,15 +813,18 @@ impl Buffer {
                     m.bytes = e.payload;
                     let _ = write_meta(&bdir.join(format!("{hex}.meta")), m);
                 }
-                let fr = frame::encode(
-                    v,
-                    &Trailer {
-                        r: e.records,
-                        t0: e.first,
-                        t1: e.last,
-                        cp: vec![],
-                    },
-                );
+                let tr = Trailer {
+                    r: e.records,
+                    t0: e.first,
+                    t1: e.last,
+                    cp: vec![],
+                    u: None,
+                };
+                // A gzip memory chunk is concatenated gzip members: one valid gzip frame.
+                let fr = match self.cfg.compress {
+                    Compress::Text => frame::encode(v, &tr),
+                    Compress::Gzip => frame::encode_gzip(v, e.payload, &tr),
+                };
                 let _ = write_atomic(&bdir.join(format!("{hex}.chunk")), &fr);
             }
         }
@@ -1139,6 +1177,7 @@ fn recover(dir: &Path, st: &mut State, output_id: &str) -> Result<(), BufferErro
                 meta_path: p.clone(),
             },
             stored: scan.good_len,
+            stored_payload: scan.stored_payload_len,
             payload: scan.payload_len,
             records: 0,
             first: None,
@@ -1196,12 +1235,20 @@ fn recover(dir: &Path, st: &mut State, output_id: &str) -> Result<(), BufferErro
 }
 
 enum BodyData {
-    Mem(Arc<Vec<u8>>),
-    File { path: PathBuf, frames: u64 },
+    /// Memory chunk bytes: formatted, or concatenated gzip members with `gzip`.
+    Mem {
+        bytes: Arc<Vec<u8>>,
+        gzip: bool,
+    },
+    File {
+        path: PathBuf,
+        frames: u64,
+    },
 }
 
 /// The [`ChunkBody`] handed to outputs: memory bytes, or a streaming reader over a chunk
-/// file's payloads.
+/// file's payloads; either way the formatted bytes (gzip-stored chunks are decompressed as
+/// they are read).
 struct Body {
     data: BodyData,
     payload: u64,
@@ -1215,7 +1262,8 @@ impl ChunkBody for Body {
     }
     fn open(&self) -> std::io::Result<Box<dyn Read + Send + '_>> {
         match &self.data {
-            BodyData::Mem(v) => Ok(Box::new(v.as_slice())),
+            BodyData::Mem { bytes, gzip: false } => Ok(Box::new(bytes.as_slice())),
+            BodyData::Mem { bytes, gzip: true } => Ok(Box::new(frame::gunzip(bytes.as_slice()))),
             BodyData::File { path, frames } => {
                 let f = std::io::BufReader::with_capacity(256 << 10, File::open(path)?);
                 Ok(Box::new(PayloadReader::new(f, *frames)))

@@ -1,6 +1,6 @@
 //! Conformance suite: every behaviour runs against the memory and the file buffer.
 
-use super::config::{BufferConfig, BufferType, FlushMode, OverflowAction};
+use super::config::{BufferConfig, BufferType, Compress, FlushMode, OverflowAction};
 use super::*;
 use crate::inject::Zone;
 use logship_api::{
@@ -129,6 +129,8 @@ both!(
     unrecoverable_goes_to_backup,
     overflow_pause_throw_drop,
     metadata_time_slices,
+    gzip_round_trip,
+    gzip_stored_smaller_and_limits_count_stored_bytes,
 );
 
 async fn metadata_time_slices(ty: BufferType) {
@@ -306,6 +308,228 @@ async fn overflow_pause_throw_drop(ty: BufferType) {
             }
         }
     }
+}
+
+// ---- compress gzip ----
+
+/// `n` access-log-like lines, numbered so that a lost or reordered line is seen.
+fn log_lines(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("192.168.0.1 - - [23/Nov/2026:08:00:00 +0000] \"GET /index.html HTTP/1.1\" 200 {i}\n"))
+        .collect()
+}
+
+async fn put_batch(b: &Buffer, m: ChunkMetadata, text: &str) -> Result<(), EmitError> {
+    let n = text.lines().count() as u64;
+    b.append(
+        m,
+        text.as_bytes(),
+        n,
+        Some(EventTime::from_secs(1)),
+        Some(EventTime::from_secs(1)),
+        &[],
+    )
+    .await
+}
+
+async fn gzip_round_trip(ty: BufferType) {
+    let fx = Fx::new(ty);
+    let mut c = fx.cfg();
+    c.compress = Compress::Gzip;
+    let b = fx.open(c);
+    let mut want = String::new();
+    for i in 0..5 {
+        let batch = log_lines(i * 50, 50);
+        put_batch(&b, md("a", 0), &batch).await.unwrap();
+        want.push_str(&batch);
+    }
+    put(&b, md("b", 0), "single\n").await.unwrap();
+    let info = b.chunks();
+    let a = info
+        .iter()
+        .find(|c| c.metadata.tag.as_deref() == Some("a"))
+        .unwrap();
+    // The listed size is the formatted size, what the output reads.
+    assert_eq!((a.records, a.bytes), (250, want.len() as u64));
+    let out = TestOut::default(); // asserts body.len() == bytes read
+    assert_eq!(b.flush_all(&out).await, 0);
+    let mut w: Vec<(Option<String>, String)> = out
+        .written
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|x| (x.0.tag.clone(), x.1.clone()))
+        .collect();
+    w.sort();
+    assert_eq!(
+        w,
+        vec![
+            (Some("a".to_string()), want),
+            (Some("b".to_string()), "single\n".to_string())
+        ]
+    );
+}
+
+async fn gzip_stored_smaller_and_limits_count_stored_bytes(ty: BufferType) {
+    let batch = log_lines(0, 100); // about 7.5 KB of repetitive lines
+    let mut stored = Vec::new();
+    for compress in [Compress::Text, Compress::Gzip] {
+        let fx = Fx::new(ty);
+        let mut c = fx.cfg();
+        c.compress = compress;
+        c.flush_mode = FlushMode::Interval;
+        c.flush_interval = Duration::from_secs(3600);
+        c.chunk_limit_size = 20_000;
+        c.chunk_full_threshold = 1.0;
+        let b = fx.open(c);
+        for _ in 0..10 {
+            put_batch(&b, md("a", 0), &batch).await.unwrap();
+        }
+        let st = b.stats();
+        // The size of a chunk's formatted bytes is the same either way.
+        let formatted: u64 = b.chunks().iter().map(|c| c.bytes).sum();
+        assert_eq!(formatted, 10 * batch.len() as u64);
+        if ty == BufferType::File {
+            let on_disk: u64 = std::fs::read_dir(&fx.path)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "chunk"))
+                .map(|e| e.metadata().unwrap().len())
+                .sum();
+            assert_eq!(on_disk, st.total_bytes);
+        }
+        // chunk_limit_size counts stored bytes: 75 KB of text is cut into 20 KB chunks, the
+        // same lines gzip-compressed fit in one chunk.
+        let chunks = st.staged_chunks + st.queued_chunks;
+        match compress {
+            Compress::Text => assert_eq!(chunks, 5, "{st:?}"),
+            Compress::Gzip => assert_eq!(chunks, 1, "{st:?}"),
+        }
+        stored.push(st.total_bytes);
+    }
+    assert!(
+        stored[1] * 5 < stored[0],
+        "gzip should store repetitive lines at least 5x smaller: text {} gzip {}",
+        stored[0],
+        stored[1]
+    );
+}
+
+#[tokio::test]
+async fn memory_gzip_backup_is_a_readable_gzip_frame() {
+    let fx = Fx::new(BufferType::Memory);
+    let b = fx.open(gzip_cfg(&fx));
+    let text = log_lines(0, 20);
+    put_batch(&b, md("bad", 0), &text).await.unwrap();
+    put_batch(&b, md("bad", 0), &text).await.unwrap();
+    let out = TestOut {
+        unrecoverable: true,
+        ..Default::default()
+    };
+    assert_eq!(b.flush_all(&out).await, 0);
+    let bytes = std::fs::read(chunk_file(&fx.path.join("backup"))).unwrap();
+    assert_eq!(&bytes[..4], b"LSZ1");
+    let s = frame::scan(bytes.as_slice()).unwrap();
+    assert_eq!(s.good_len, bytes.len() as u64);
+    assert_eq!(s.payload_len, 2 * text.len() as u64);
+    let mut got = String::new();
+    frame::PayloadReader::new(bytes.as_slice(), s.good_len)
+        .read_to_string(&mut got)
+        .unwrap();
+    assert_eq!(got, format!("{text}{text}"));
+}
+
+fn chunk_file(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "chunk"))
+        .unwrap()
+        .path()
+}
+
+fn gzip_cfg(fx: &Fx) -> BufferConfig {
+    let mut c = fx.cfg();
+    c.compress = Compress::Gzip;
+    c
+}
+
+#[tokio::test]
+async fn file_gzip_torn_chunk_recovers_to_last_frame() {
+    let fx = Fx::new(BufferType::File);
+    let c = gzip_cfg(&fx);
+    let first = log_lines(0, 40);
+    let first_len;
+    {
+        let b = fx.open(c.clone());
+        put_batch(&b, md("a", 0), &first).await.unwrap();
+        first_len = std::fs::metadata(chunk_file(&fx.path)).unwrap().len();
+        put_batch(&b, md("a", 0), &log_lines(40, 40)).await.unwrap();
+    }
+    let chunk = chunk_file(&fx.path);
+    let bytes = std::fs::read(&chunk).unwrap();
+    assert_eq!(&bytes[..4], b"LSZ1");
+    // Cut the second frame inside its compressed payload (header + 10 bytes of gzip).
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&chunk)
+        .unwrap()
+        .set_len(first_len + frame::HEADER as u64 + 10)
+        .unwrap();
+    let b = fx.open(c.clone());
+    assert_eq!(std::fs::metadata(&chunk).unwrap().len(), first_len);
+    assert_eq!(b.chunk_summaries()[0].1, 40);
+    assert_eq!(b.chunks()[0].bytes, first.len() as u64);
+    // The repaired chunk takes new compressed frames after its last complete one.
+    put(&b, md("a", 0), "after\n").await.unwrap();
+    let out = TestOut::default();
+    assert_eq!(b.flush_all(&out).await, 0);
+    assert_eq!(out.written.lock().unwrap()[0].1, format!("{first}after\n"));
+}
+
+#[tokio::test]
+async fn file_gzip_reads_chunks_written_uncompressed() {
+    let fx = Fx::new(BufferType::File);
+    let old = log_lines(0, 30);
+    {
+        let b = fx.open(fx.cfg()); // compress text
+        put_batch(&b, md("a", 0), &old).await.unwrap();
+        put(&b, md("b", 0), "plain only\n").await.unwrap();
+    }
+    // Reopened with compress gzip: the staged plain chunk takes gzip frames after its plain ones.
+    let b = fx.open(gzip_cfg(&fx));
+    let new = log_lines(30, 30);
+    put_batch(&b, md("a", 0), &new).await.unwrap();
+    let mut magics = Vec::new();
+    for e in std::fs::read_dir(&fx.path).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "chunk") {
+            let bytes = std::fs::read(e.path()).unwrap();
+            let s = frame::scan(bytes.as_slice()).unwrap();
+            let mut at = 0usize;
+            for _ in &s.trailers {
+                magics.push(bytes[at..at + 4].to_vec());
+                let pl = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+                let tl = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+                at += frame::HEADER + pl + tl;
+            }
+        }
+    }
+    magics.sort();
+    assert_eq!(
+        magics,
+        vec![b"LSF1".to_vec(), b"LSF1".to_vec(), b"LSZ1".to_vec()]
+    );
+    let out = TestOut::default();
+    assert_eq!(b.flush_all(&out).await, 0);
+    let mut w: Vec<String> = out
+        .written
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|x| x.1.clone())
+        .collect();
+    w.sort();
+    assert_eq!(w, vec![format!("{old}{new}"), "plain only\n".to_string()]);
 }
 
 // ---- file buffer only ----

@@ -1228,6 +1228,7 @@ mod tests {
             id: "s3".into(),
             hostname: "h".into(),
             root_dir: None,
+            buffer: None,
         }
     }
 

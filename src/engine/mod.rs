@@ -139,6 +139,7 @@ impl Builder {
             id: id.to_string(),
             hostname: self.hostname.clone(),
             root_dir: self.root_dir.clone(),
+            buffer: None,
         }
     }
 
@@ -197,7 +198,8 @@ impl Builder {
     ) {
         let pattern = self.pattern(s);
         let id = self.plugin_id(s, "out");
-        let ctx = self.ctx(&id);
+        let mut ctx = self.ctx(&id);
+        ctx.buffer = s.sections_named("buffer").next().cloned();
         // The engine owns <buffer>, <secondary> and <inject>; the plugin sees the rest.
         let mut plugin_section = s.clone();
         plugin_section
@@ -215,11 +217,22 @@ impl Builder {
             inject_sections.first().copied(),
             &id,
         ));
-        for sec in s.sections_named("secondary") {
+        let mut secondary: Option<Arc<dyn logship_api::Output>> = None;
+        for (i, sec) in s.sections_named("secondary").enumerate() {
+            if i > 0 {
+                self.errors.push(ConfigError::new(
+                    sec.span.clone(),
+                    format!("<match {}>: only one <secondary> section is allowed", s.arg),
+                ));
+                continue;
+            }
             let sid = format!("{id}.secondary");
             let sctx = self.ctx(&sid);
             match self.registry.build_output(sec, &sctx, None) {
-                Ok(b) => self.warnings.extend(b.warnings),
+                Ok(b) => {
+                    self.warnings.extend(b.warnings);
+                    secondary = Some(Arc::from(b.plugin));
+                }
                 Err(e) => self.errors.extend(e.0),
             }
         }
@@ -251,6 +264,7 @@ impl Builder {
             mode,
             metrics: Default::default(),
             buffer: Default::default(),
+            secondary,
         });
         out.push(OutputSlot {
             runner: runner.clone(),

@@ -110,6 +110,80 @@ impl Output for MeteredOutput {
     }
 }
 
+/// An output with a `<secondary>`, as Fluentd's: a chunk goes to the secondary instead of the
+/// backup directory when the primary's error is unrecoverable or its retries are exhausted, and
+/// before that once `retry_secondary_threshold` of `retry_timeout` has passed (estimated from the
+/// retry schedule and the chunk's failure count). The secondary receives the chunk's bytes as the
+/// primary formatted them (as Fluentd's `secondary_file` does). If the secondary fails too, the
+/// primary's error stands, so the chunk follows its retry schedule or goes to the backup
+/// directory: nothing is dropped.
+struct WithSecondary {
+    id: String,
+    primary: Arc<dyn Output>,
+    secondary: Arc<dyn Output>,
+    cfg: Box<BufferConfig>,
+}
+
+impl WithSecondary {
+    fn goes_to_secondary(&self, chunk: &Chunk, err: &logship_api::PluginError) -> bool {
+        if !err.is_retryable() {
+            return true;
+        }
+        if self.cfg.retry_forever {
+            return false;
+        }
+        let failures = chunk.retries.saturating_add(1);
+        if self.cfg.retry_max_times.is_some_and(|m| failures > m) {
+            return true;
+        }
+        let waited: f64 = (1..=chunk.retries)
+            .map(|a| self.cfg.retry_delay(a).as_secs_f64())
+            .sum();
+        waited >= self.cfg.retry_secondary_threshold * self.cfg.retry_timeout.as_secs_f64()
+    }
+}
+
+#[async_trait::async_trait]
+impl Output for WithSecondary {
+    fn defaults(&self) -> logship_api::OutputDefaults {
+        self.primary.defaults()
+    }
+    fn format(
+        &self,
+        tag: &str,
+        time: logship_api::EventTime,
+        record: &logship_api::Record,
+        out: &mut Vec<u8>,
+    ) {
+        self.primary.format(tag, time, record, out)
+    }
+    async fn write(&self, chunk: &Chunk) -> Result<(), logship_api::PluginError> {
+        let err = match self.primary.write(chunk).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if !self.goes_to_secondary(chunk, &err) {
+            return Err(err);
+        }
+        match self.secondary.write(chunk).await {
+            Ok(()) => {
+                tracing::warn!(plugin_id = %self.id, chunk = %chunk.id, error = %err, "chunk written to <secondary>");
+                Ok(())
+            }
+            Err(e2) => {
+                tracing::error!(plugin_id = %self.id, chunk = %chunk.id, error = %e2, "<secondary> failed too");
+                Err(err)
+            }
+        }
+    }
+    async fn start(&self) -> Result<(), logship_api::PluginError> {
+        if let Err(e) = self.secondary.start().await {
+            tracing::warn!(plugin_id = %self.id, error = %e, "<secondary> start check failed");
+        }
+        self.primary.start().await
+    }
+}
+
 /// How records reach the plugin.
 pub enum Mode {
     /// Unbuffered: format and write per emitted batch.
@@ -136,13 +210,24 @@ pub struct OutputRunner {
     pub metrics: Arc<OutputMetrics>,
     /// The opened buffer of a buffered output (set by [`OutputRunner::open_buffer`]).
     pub buffer: OnceLock<Arc<Buffer>>,
+    /// The `<secondary>` output, if configured.
+    pub secondary: Option<Arc<dyn Output>>,
 }
 
 impl OutputRunner {
-    /// The plugin behind its counters: what flushes write through.
+    /// The plugin behind its counters (and its `<secondary>`): what flushes write through.
     pub fn metered(&self) -> Arc<dyn Output> {
+        let inner: Arc<dyn Output> = match (&self.secondary, &self.mode) {
+            (Some(secondary), Mode::Buffered(cfg)) => Arc::new(WithSecondary {
+                id: self.id.clone(),
+                primary: self.output.clone(),
+                secondary: secondary.clone(),
+                cfg: cfg.clone(),
+            }),
+            _ => self.output.clone(),
+        };
         Arc::new(MeteredOutput {
-            inner: self.output.clone(),
+            inner,
             metrics: self.metrics.clone(),
         })
     }

@@ -518,6 +518,7 @@ mod tests {
             mode: Mode::Buffered(Box::new(cfg)),
             metrics: Default::default(),
             buffer: Default::default(),
+            secondary: None,
         });
         runner.open_buffer(Some(tmp.path())).expect("open buffer");
         let router = Arc::new(Router::new(HashMap::from([(

@@ -7,4 +7,7 @@ mod daemon;
 mod flush;
 mod run_sample;
 mod s3;
+mod s3_faults;
+mod secondary;
+mod soak;
 mod support;

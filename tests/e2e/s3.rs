@@ -203,3 +203,133 @@ fn quickstart_ships_the_sample_log_to_the_local_bucket() {
     }
     assert_eq!(lines, input.lines().count());
 }
+
+/// A ~200 MiB chunk (`LOGSHIP_TEST_BIG_CHUNK_MIB`, default 200; `chunk_limit_size 256m`) of
+/// generated lines goes through in_tail -> file buffer -> out_s3 in one `logship flush`: it is
+/// gzip-compressed into a spool file and, being above `multipart_threshold` (64 MiB, default),
+/// sent with multipart upload to the in-process server. The object must decompress to exactly
+/// the input, and the peak RSS of the logship process must stay far below the chunk size.
+#[test]
+fn multipart_upload_of_a_200_mib_chunk_keeps_memory_flat() {
+    use std::io::Write;
+    let mib: usize = std::env::var("LOGSHIP_TEST_BIG_CHUNK_MIB")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(200);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt.block_on(S3TestServer::start()).expect("s3s-fs");
+    server.create_bucket("big").expect("bucket");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+
+    // Lines of ~1 KiB: an id and pseudo-random hex (compresses to about half, so the gzip
+    // object is well above the multipart threshold too).
+    let input_len = {
+        let f = std::fs::File::create(d.join("big.log")).expect("create log");
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let (mut written, mut i) = (0usize, 0u64);
+        let mut line = Vec::with_capacity(1100);
+        while written < mib << 20 {
+            line.clear();
+            line.extend_from_slice(format!("line {i:09} ").as_bytes());
+            for _ in 0..63 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                line.extend_from_slice(format!("{x:016x}").as_bytes());
+            }
+            line.push(b'\n');
+            w.write_all(&line).expect("write log");
+            written += line.len();
+            i += 1;
+        }
+        w.flush().expect("flush log");
+        written
+    };
+
+    let t = server.target();
+    let dd = d.display();
+    let conf = write(
+        d,
+        "logship.conf",
+        &format!(
+            r#"
+<source>
+  @type tail
+  path {dd}/big.log
+  pos_file {dd}/state/big.pos
+  read_from_head true
+  tag big.lines
+  <parse>
+    @type none
+  </parse>
+</source>
+<match big.**>
+  @type s3
+  aws_key_id {key}
+  aws_sec_key {secret}
+  s3_bucket big
+  s3_endpoint {endpoint}
+  path big/
+  <format>
+    @type single_value
+  </format>
+  <buffer time>
+    @type file
+    path {dd}/state/buffer
+    timekey 1h
+    timekey_use_utc true
+    chunk_limit_size 256m
+    total_limit_size 1g
+  </buffer>
+</match>
+"#,
+            key = t.access_key,
+            secret = t.secret_key,
+            endpoint = t.endpoint,
+        ),
+    );
+    let started = std::time::Instant::now();
+    let (status, stdout, stderr, peak_kib) = crate::support::run_measured(
+        &["flush", "-c", conf.to_str().expect("utf-8")],
+        d,
+        std::time::Duration::from_secs(600),
+    );
+    let took = started.elapsed();
+    assert!(status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    eprintln!(
+        "200 MiB chunk: input {input_len} bytes, logship flush took {took:?}, peak RSS {} MiB",
+        peak_kib / 1024
+    );
+
+    let c = server.counters();
+    let parts = c.parts.load(std::sync::atomic::Ordering::SeqCst);
+    let completed = c.complete.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        parts >= 2 && completed >= 1,
+        "sent with multipart upload: {parts} parts, {completed} completed"
+    );
+    let conf = crate::support::s3_store_config(&t, "big");
+    let body = rt.block_on(async {
+        let store = logship_out_s3::open_store(&conf).await.expect("store");
+        // Normally one object; two when the run straddles an hour (keys sort by time slice).
+        let keys = store.list("big/").await.expect("list");
+        assert!(!keys.is_empty() && keys.len() <= 2, "{keys:?}");
+        let mut all = Vec::with_capacity(input_len);
+        for k in &keys {
+            let gz = store.get(k).await.expect("get").expect("exists");
+            all.extend(decompress(StoreAs::Gzip, &gz).expect("a valid gzip file to the end"));
+        }
+        all
+    });
+    let input = std::fs::read(d.join("big.log")).expect("read log");
+    assert_eq!(body.len(), input.len(), "object size");
+    assert!(body == input, "the object is the input, byte for byte");
+    let chunk_kib = (input_len / 1024) as u64;
+    assert!(peak_kib > 0, "the peak RSS was measured");
+    assert!(
+        peak_kib < chunk_kib / 4,
+        "peak RSS {peak_kib} KiB is not far below the chunk ({chunk_kib} KiB)"
+    );
+}

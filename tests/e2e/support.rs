@@ -238,3 +238,146 @@ pub fn run_ok(args: &[&str], cwd: &Path) -> (String, String) {
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     (stdout, stderr)
 }
+
+/// The out_s3 configuration of bucket `bucket` on `t` (for opening the store a test ships to
+/// with `logship_out_s3::open_store`, to list and read what was uploaded).
+pub fn s3_store_config(
+    t: &logship_testkit::S3Target,
+    bucket: &str,
+) -> logship_out_s3::config::S3Config {
+    let mut s = logship_api::Section::new(
+        "match",
+        "x",
+        logship_api::Span::new(std::sync::Arc::from("t"), 1, 1),
+    );
+    let sp = s.span.clone();
+    for (k, v) in [
+        ("@type", "s3"),
+        ("s3_bucket", bucket),
+        ("s3_endpoint", t.endpoint.as_str()),
+        ("aws_key_id", t.access_key.as_str()),
+        ("aws_sec_key", t.secret_key.as_str()),
+    ] {
+        s.set(k, v, sp.clone());
+    }
+    logship_out_s3::config::from_section(&s, "h").expect("out_s3 config")
+}
+
+/// Runs `logship <args>` to completion, killing it (and failing) after `timeout`. Its output
+/// is read while it runs, so a chatty process never blocks on a full pipe.
+pub fn run_for(args: &[&str], cwd: &Path, timeout: Duration) -> Output {
+    let mut child = logship()
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn logship");
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn Read + Send>),
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = err.join().unwrap_or_default();
+            panic!(
+                "logship {args:?} did not exit within {timeout:?}; stderr:\n{}",
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+/// `n` Apache combined lines at 2015-06-21 `hour`:MM:SS UTC (a fixed, long-past time slice),
+/// each with a distinct path `/item/<first + i>`.
+pub fn apache_lines_at(hour: u32, first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| {
+            let (m, s) = ((i / 60) % 60, i % 60);
+            format!(
+                "192.0.2.1 - - [21/Jun/2015:{hour:02}:{m:02}:{s:02} +0000] \"GET /item/{i} HTTP/1.1\" 200 12 \"-\" \"curl/8\"\n"
+            )
+        })
+        .collect()
+}
+
+/// Runs `logship <args>` in `cwd` to completion (killed after `timeout`), its stdout and stderr
+/// going to `cwd/logship.stdout` and `cwd/logship.stderr`; returns (exit status, stdout, stderr,
+/// peak resident set size in KiB). The peak is the process's `VmHWM` (/proc/PID/status), read
+/// every 10 ms while it runs (the high-water mark only grows, so only the last few ms before
+/// exit can be missed). `ru_maxrss` of the reaped child would not do: at exec, Linux records
+/// the forked copy of the test process's memory in it.
+pub fn run_measured(
+    args: &[&str],
+    cwd: &Path,
+    timeout: Duration,
+) -> (std::process::ExitStatus, String, String, u64) {
+    let (out_path, err_path) = (cwd.join("logship.stdout"), cwd.join("logship.stderr"));
+    let mut child = logship()
+        .args(args)
+        .current_dir(cwd)
+        .stdout(std::fs::File::create(&out_path).expect("create stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("create stderr file"))
+        .spawn()
+        .expect("spawn logship");
+    let status_file = PathBuf::from(format!("/proc/{}/status", child.id()));
+    let start = Instant::now();
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Some(hwm) = std::fs::read_to_string(&status_file)
+            .ok()
+            .as_deref()
+            .and_then(|t| t.lines().find_map(|l| l.strip_prefix("VmHWM:")))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak_kib = peak_kib.max(hwm);
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "logship {args:?} did not exit within {timeout:?}; stderr:\n{}",
+                read_or_empty(&err_path)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (
+        status,
+        read_or_empty(&out_path),
+        read_or_empty(&err_path),
+        peak_kib,
+    )
+}

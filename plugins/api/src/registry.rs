@@ -46,6 +46,10 @@ pub struct PluginContext {
     pub hostname: String,
     /// `<system> root_dir`, under which plugins without explicit paths keep state.
     pub root_dir: Option<std::path::PathBuf>,
+    /// For an output: its `<buffer>` section (after the v0.12 mapping), read-only. The engine
+    /// owns and validates it; an output whose formatting depends on the time slicing reads it
+    /// (out_s3's `%{time_slice}` uses `timekey`, `timekey_use_utc` and `timekey_zone`).
+    pub buffer: Option<crate::config::Section>,
 }
 
 /// Builds a plugin of one role from its section.

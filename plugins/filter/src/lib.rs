@@ -111,6 +111,7 @@ pub(crate) mod test_support {
             id: "f".into(),
             hostname: "host1".into(),
             root_dir: None,
+            buffer: None,
         };
         reg.build_filter(&parse(text), &ctx, Some(kind))
     }

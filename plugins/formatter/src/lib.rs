@@ -204,6 +204,7 @@ pub(crate) mod test_support {
             id: "t".into(),
             hostname: "h".into(),
             root_dir: None,
+            buffer: None,
         };
         reg.build_formatter(&section(name, params), &ctx, None)
             .map(|b| b.plugin)

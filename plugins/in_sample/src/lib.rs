@@ -187,6 +187,7 @@ mod tests {
             id: "s".into(),
             hostname: "h".into(),
             root_dir: None,
+            buffer: None,
         };
         reg.build_input(&section(params), &ctx, Some("sample"))
     }

@@ -1286,6 +1286,7 @@ mod tests {
             id: "t".into(),
             hostname: "h".into(),
             root_dir: None,
+            buffer: None,
         };
         reg.build_input(&section(params, parse), &ctx, Some("tail"))
     }
@@ -1317,7 +1318,7 @@ mod tests {
             r#"path: ["/var/log/a.log", "/var/log/%Y/*.log"]"#,
             "refresh_interval: 60s",
             "rotate_wait: 5s",
-            "read_lines_limit: 1000",
+            "read_lines_limit: 8192",
             "max_line_size: Some(32768)",
             "invalid_bytes: Replace",
             "enable_stat_watcher: true",

@@ -526,7 +526,7 @@ pub fn build(section: &Section, ctx: &PluginContext) -> BuildResult<dyn Output> 
     match (config, formatter) {
         (Some(config), Some(formatter)) => {
             let defaults = defaults_for(&config);
-            let timekey = zone::buffer_timekey(section).unwrap_or(defaults.timekey);
+            let timekey = zone::buffer_timekey(ctx.buffer.as_ref()).unwrap_or(defaults.timekey);
             let settings = config.clone();
             let tsf = config.time_slice_format_for(timekey);
             let time_slice_format = match Strftime::parse(&tsf) {
@@ -539,7 +539,7 @@ pub fn build(section: &Section, ctx: &PluginContext) -> BuildResult<dyn Output> 
                     formatter,
                     defaults,
                     hostname: ctx.hostname.clone(),
-                    zone: SliceZone::from_match_section(section),
+                    zone: SliceZone::from_buffer_section(ctx.buffer.as_ref()),
                     time_slice_format,
                     store: tokio::sync::OnceCell::new(),
                     conditional: AtomicU8::new(COND_UNKNOWN),
@@ -651,6 +651,7 @@ mod tests {
             id: "out_s3_0".into(),
             hostname: "host1".into(),
             root_dir: None,
+            buffer: None,
         }
     }
 

@@ -43,9 +43,9 @@ impl SliceZone {
         FixedOffset::east_opt(sign * (hh * 3600 + mm * 60)).map(SliceZone::Offset)
     }
 
-    /// The zone a `<match>` section's `<buffer>` cuts slices in.
-    pub fn from_match_section(section: &Section) -> SliceZone {
-        let Some(b) = section.sections_named("buffer").next() else {
+    /// The zone a `<buffer>` section cuts time slices in (local time without one, as Fluentd).
+    pub fn from_buffer_section(buffer: Option<&Section>) -> SliceZone {
+        let Some(b) = buffer else {
             return SliceZone::Local;
         };
         if b.get("timekey_use_utc").map(str::trim) == Some("true") {
@@ -71,11 +71,9 @@ impl SliceZone {
     }
 }
 
-/// `<buffer> timekey` of a `<match>` section, if set and valid.
-pub fn buffer_timekey(section: &Section) -> Option<Duration> {
-    section
-        .sections_named("buffer")
-        .next()
+/// The `timekey` of a `<buffer>` section, if set and valid.
+pub fn buffer_timekey(buffer: Option<&Section>) -> Option<Duration> {
+    buffer
         .and_then(|b| b.get("timekey"))
         .and_then(|v| logship_api::config::parse_duration(v).ok())
         .filter(|d| !d.is_zero())

@@ -204,6 +204,7 @@ mod tests {
             id: "o".into(),
             hostname: "h".into(),
             root_dir: None,
+            buffer: None,
         }
     }
 
@@ -322,6 +323,7 @@ mod tests {
             id: "o".into(),
             hostname: "h".into(),
             root_dir: None,
+            buffer: None,
         };
         let mut sec = Section::new("match", "**", Span::builtin());
         sec.params.push(param("@type", "stdout", 2));

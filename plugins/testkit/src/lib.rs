@@ -5,10 +5,16 @@
 //! port, **checking SigV4 signatures** against one static key pair. Tests talk to it over HTTP
 //! exactly as production talks to S3, and can stop it to see what a down server does.
 //!
+//! [`FaultProxy`] ([`proxy`]) stands between a client and such a server and injects faults:
+//! resets after the request was sent, 500 / 503 SlowDown answers, delays, a closed port.
+//!
 //! [`S3Target`] names an endpoint and credentials: the in-process server, or an external one
 //! given by the environment (`LOGSHIP_TEST_S3_ENDPOINT`, `LOGSHIP_TEST_S3_KEY`,
 //! `LOGSHIP_TEST_S3_SECRET`, optionally `LOGSHIP_TEST_S3_BUCKET`), which CI points at moto's
 //! server so that a quirk of one implementation cannot hide a bug.
+
+pub mod proxy;
+pub use proxy::{Fault, FaultProxy};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;

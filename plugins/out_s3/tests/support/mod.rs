@@ -49,6 +49,7 @@ pub fn ctx() -> PluginContext {
         id: "out_s3_test".into(),
         hostname: "host1".into(),
         root_dir: None,
+        buffer: None,
     }
 }
 
