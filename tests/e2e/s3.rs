@@ -100,24 +100,7 @@ fn ship_and_check(rt: &tokio::runtime::Runtime, t: &S3Target, bucket: &str) {
         String::from_utf8_lossy(&again.stderr)
     );
 
-    let store_conf = {
-        let mut s = logship_api::Section::new(
-            "match",
-            "x",
-            logship_api::Span::new(std::sync::Arc::from("t"), 1, 1),
-        );
-        let sp = s.span.clone();
-        for (k, v) in [
-            ("@type", "s3"),
-            ("s3_bucket", bucket),
-            ("s3_endpoint", t.endpoint.as_str()),
-            ("aws_key_id", t.access_key.as_str()),
-            ("aws_sec_key", t.secret_key.as_str()),
-        ] {
-            s.set(k, v, sp.clone());
-        }
-        logship_out_s3::config::from_section(&s, "h").expect("config")
-    };
+    let store_conf = crate::support::s3_store_config(t, bucket);
     let (keys, objects) = rt.block_on(async {
         let store = logship_out_s3::open_store(&store_conf)
             .await
