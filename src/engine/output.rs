@@ -73,14 +73,17 @@ impl OutputMetrics {
     }
 }
 
-/// An output seen through its counters: every `write` is timed and counted in
-/// [`OutputMetrics`]; the buffer's flush threads, the flush at shutdown and `logship flush`
+/// An output seen through its counters and its `<secondary>`: every `write` is timed and counted
+/// in [`OutputMetrics`], and a chunk the plugin cannot write goes to the secondary when
+/// [`Secondary`] says so. The buffer's flush threads, the flush at shutdown and `logship flush`
 /// all write through it.
 pub struct MeteredOutput {
     /// The plugin.
     pub inner: Arc<dyn Output>,
     /// Its counters.
     pub metrics: Arc<OutputMetrics>,
+    /// Its `<secondary>`, if configured (buffered outputs only).
+    secondary: Option<Secondary>,
 }
 
 #[async_trait::async_trait]
@@ -99,33 +102,43 @@ impl Output for MeteredOutput {
     }
     async fn write(&self, chunk: &Chunk) -> Result<(), logship_api::PluginError> {
         let t0 = std::time::Instant::now();
-        let res = self.inner.write(chunk).await;
+        let res = match (self.inner.write(chunk).await, &self.secondary) {
+            (Err(err), Some(secondary)) if secondary.takes(chunk, &err) => {
+                secondary.write(chunk, err).await
+            }
+            (res, _) => res,
+        };
         let summary = res.as_ref().map(|_| ()).map_err(|e| e.to_string());
         self.metrics
             .record_write(chunk.body.len(), t0.elapsed(), &summary);
         res
     }
     async fn start(&self) -> Result<(), logship_api::PluginError> {
+        if let Some(secondary) = &self.secondary
+            && let Err(e) = secondary.output.start().await
+        {
+            tracing::warn!(plugin_id = %secondary.id, error = %e, "<secondary> start check failed");
+        }
         self.inner.start().await
     }
 }
 
-/// An output with a `<secondary>`, as Fluentd's: a chunk goes to the secondary instead of the
+/// The `<secondary>` of an output, as Fluentd's: a chunk goes to the secondary instead of the
 /// backup directory when the primary's error is unrecoverable or its retries are exhausted, and
 /// before that once `retry_secondary_threshold` of `retry_timeout` has passed (estimated from the
 /// retry schedule and the chunk's failure count). The secondary receives the chunk's bytes as the
 /// primary formatted them (as Fluentd's `secondary_file` does). If the secondary fails too, the
 /// primary's error stands, so the chunk follows its retry schedule or goes to the backup
 /// directory: nothing is dropped.
-struct WithSecondary {
+struct Secondary {
     id: String,
-    primary: Arc<dyn Output>,
-    secondary: Arc<dyn Output>,
+    output: Arc<dyn Output>,
     cfg: Box<BufferConfig>,
 }
 
-impl WithSecondary {
-    fn goes_to_secondary(&self, chunk: &Chunk, err: &logship_api::PluginError) -> bool {
+impl Secondary {
+    /// Whether a chunk the primary failed to write with `err` goes to the secondary now.
+    fn takes(&self, chunk: &Chunk, err: &logship_api::PluginError) -> bool {
         if !err.is_retryable() {
             return true;
         }
@@ -141,31 +154,14 @@ impl WithSecondary {
             .sum();
         waited >= self.cfg.retry_secondary_threshold * self.cfg.retry_timeout.as_secs_f64()
     }
-}
 
-#[async_trait::async_trait]
-impl Output for WithSecondary {
-    fn defaults(&self) -> logship_api::OutputDefaults {
-        self.primary.defaults()
-    }
-    fn format(
+    /// Writes the chunk the primary failed with `err`; if this fails too, `err` stands.
+    async fn write(
         &self,
-        tag: &str,
-        time: logship_api::EventTime,
-        record: &logship_api::Record,
-        out: &mut Vec<u8>,
-    ) {
-        self.primary.format(tag, time, record, out)
-    }
-    async fn write(&self, chunk: &Chunk) -> Result<(), logship_api::PluginError> {
-        let err = match self.primary.write(chunk).await {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        if !self.goes_to_secondary(chunk, &err) {
-            return Err(err);
-        }
-        match self.secondary.write(chunk).await {
+        chunk: &Chunk,
+        err: logship_api::PluginError,
+    ) -> Result<(), logship_api::PluginError> {
+        match self.output.write(chunk).await {
             Ok(()) => {
                 tracing::warn!(plugin_id = %self.id, chunk = %chunk.id, error = %err, "chunk written to <secondary>");
                 Ok(())
@@ -175,12 +171,6 @@ impl Output for WithSecondary {
                 Err(err)
             }
         }
-    }
-    async fn start(&self) -> Result<(), logship_api::PluginError> {
-        if let Err(e) = self.secondary.start().await {
-            tracing::warn!(plugin_id = %self.id, error = %e, "<secondary> start check failed");
-        }
-        self.primary.start().await
     }
 }
 
@@ -217,18 +207,18 @@ pub struct OutputRunner {
 impl OutputRunner {
     /// The plugin behind its counters (and its `<secondary>`): what flushes write through.
     pub fn metered(&self) -> Arc<dyn Output> {
-        let inner: Arc<dyn Output> = match (&self.secondary, &self.mode) {
-            (Some(secondary), Mode::Buffered(cfg)) => Arc::new(WithSecondary {
+        let secondary = match (&self.secondary, &self.mode) {
+            (Some(output), Mode::Buffered(cfg)) => Some(Secondary {
                 id: self.id.clone(),
-                primary: self.output.clone(),
-                secondary: secondary.clone(),
+                output: output.clone(),
                 cfg: cfg.clone(),
             }),
-            _ => self.output.clone(),
+            _ => None,
         };
         Arc::new(MeteredOutput {
-            inner,
+            inner: self.output.clone(),
             metrics: self.metrics.clone(),
+            secondary,
         })
     }
 

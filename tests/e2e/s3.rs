@@ -9,18 +9,6 @@ use logship_testkit::{S3Target, S3TestServer};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// `n` Apache combined lines at 2015-06-21 `hour`:MM:SS UTC, paths `/item/<first + i>`.
-fn lines_at(hour: u32, first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| {
-            let (m, s) = ((i / 60) % 60, i % 60);
-            format!(
-                "192.0.2.1 - - [21/Jun/2015:{hour:02}:{m:02}:{s:02} +0000] \"GET /item/{i} HTTP/1.1\" 200 12 \"-\" \"curl/8\"\n"
-            )
-        })
-        .collect()
-}
-
 fn config(d: &Path, t: &S3Target, bucket: &str, path: &str) -> String {
     let d = d.display();
     let (endpoint, key, secret) = (&t.endpoint, &t.access_key, &t.secret_key);
@@ -82,8 +70,14 @@ fn ship_and_check(rt: &tokio::runtime::Runtime, t: &S3Target, bucket: &str) {
     let path = format!("e2e-{:08x}/logs/", rand_u32());
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    append(&d.join("access.log"), &lines_at(13, 0, 300));
-    append(&d.join("access.log"), &lines_at(14, 300, 200));
+    append(
+        &d.join("access.log"),
+        &crate::support::apache_lines_at(13, 0, 300),
+    );
+    append(
+        &d.join("access.log"),
+        &crate::support::apache_lines_at(14, 300, 200),
+    );
     let conf = write(d, "logship.conf", &config(d, t, bucket, &path));
     let conf = conf.to_str().expect("utf-8");
 
