@@ -16,6 +16,14 @@
 # 5. Baseline in the same run: `gzip -6` (and `pigz -6 -p2` when installed) over the exact
 #    bytes logship uploaded before compression.
 # 6. The same with `store_as zstd`.
+# 7. The same (gzip) with the input split round-robin into 100 files tailed at once.
+# 8. Steady state: `logship run` (the daemon) tails a file that bench/append_at_rate.py
+#    appends to at a fixed rate (BENCH_STEADY_RATE lines/s, default 10,000, for
+#    BENCH_STEADY_SECS, default 30), and the agent's CPU use is read from /proc while it runs:
+#    the everyday cost on a web server. On SIGTERM it uploads what it holds, and the lines are
+#    counted in the bucket as above.
+#
+# BENCH_SCENARIOS (default "gzip zstd files100 steady") picks the scenarios to run.
 #
 # Prints wall seconds, lines/s, input MB/s, CPU seconds (user+sys) per million lines, peak RSS,
 # objects and their total size, the baseline times and logship's ratio to them.
@@ -51,24 +59,28 @@ SERVER_PID=
 cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; }
 trap cleanup EXIT
 
-# One scenario: $1 = store_as (gzip|zstd). Sets globals for the summary.
-run_scenario() {
-  local store_as=$1
-  local work=$BENCH_DIR/run-$store_as
-  rm -rf "$work"
-  mkdir -p "$work/bucket-root/bench" "$work/state"
-  ln -s "$LOG_IN" "$work/access_log"
-
+# Starts the S3 test server for work dir $1; sets SERVER_PID and PORT.
+start_server() {
+  local work=$1
   "$S3SERVER" --root "$work/bucket-root" --port-file "$work/port" >"$work/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
-  local port
-  port=$(cat "$work/port")
+  PORT=$(cat "$work/port")
+}
 
+stop_server() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=
+}
+
+# The configuration of a run: $1 work dir, $2 path (glob) to tail, $3 store_as.
+write_config() {
+  local work=$1 path=$2 store_as=$3
   cat >"$work/logship.conf" <<EOF
 <source>
   @type tail
-  path $work/access_log
+  path $path
   pos_file $work/state/access.pos
   tag apache.access
   read_from_head true
@@ -82,7 +94,7 @@ run_scenario() {
   aws_sec_key logship-test-secret-key-0123456789
   s3_bucket bench
   s3_region us-east-1
-  s3_endpoint http://127.0.0.1:$port
+  s3_endpoint http://127.0.0.1:$PORT
   force_path_style true
   path logs/
   store_as $store_as
@@ -93,18 +105,14 @@ run_scenario() {
   </buffer>
 </match>
 EOF
-  echo "== logship flush, store_as $store_as"
-  /usr/bin/time -f "%e %U %S %M" -o "$work/time" \
-    "$LOGSHIP" flush -c "$work/logship.conf" --timeout 600 >"$work/flush.log" 2>&1 || {
-      echo "logship flush failed:"; tail -20 "$work/flush.log"; exit 1; }
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=
+}
 
-  read -r WALL USR SYS RSS_KB <"$work/time"
+# Decompresses every object of work dir $1 (store_as $2) into $1/uploaded.txt in key order,
+# checks the line count against $3 and prints the objects and their size.
+verify_bucket() {
+  local work=$1 store_as=$2 want=$3
   OBJECTS=$(find "$work/bucket-root/bench" -type f -path '*logs/*' | wc -l)
   OBJ_BYTES=$(find "$work/bucket-root/bench" -type f -path '*logs/*' -printf '%s\n' | awk '{s+=$1} END {print s+0}')
-  # The exact bytes logship uploaded before compression, in key order.
   UNCOMPRESSED=$work/uploaded.txt
   : >"$UNCOMPRESSED"
   while IFS= read -r f; do
@@ -114,15 +122,83 @@ EOF
     esac
   done < <(find "$work/bucket-root/bench" -type f -path '*logs/*' | sort)
   OUT_LINES=$(wc -l <"$UNCOMPRESSED")
-  if [ "$OUT_LINES" != "$IN_LINES" ]; then
-    echo "MISMATCH: $IN_LINES lines in, $OUT_LINES lines in the bucket" >&2
+  if [ "$OUT_LINES" != "$want" ]; then
+    echo "MISMATCH: $want lines in, $OUT_LINES lines in the bucket" >&2
     exit 1
   fi
   printf '%s\n' "  all $OUT_LINES lines in the bucket: $OBJECTS objects, $((OBJ_BYTES / 1000000)) MB"
+}
+
+# One flush scenario: $1 name, $2 store_as (gzip|zstd), $3 number of input files (the input
+# is split round-robin). Sets LAST_WALL for the baselines.
+run_scenario() {
+  local name=$1 store_as=$2 files=$3
+  local work=$BENCH_DIR/run-$name
+  rm -rf "$work"
+  mkdir -p "$work/bucket-root/bench" "$work/state" "$work/in"
+  if [ "$files" = 1 ]; then
+    ln -s "$LOG_IN" "$work/in/access.log"
+  else
+    (cd "$work/in" && split -n "r/$files" -d -a 3 --additional-suffix=.log "$LOG_IN" access_)
+  fi
+  start_server "$work"
+  write_config "$work" "$work/in/*.log" "$store_as"
+  echo "== logship flush, store_as $store_as, $files input file(s)"
+  /usr/bin/time -f "%e %U %S %M" -o "$work/time" \
+    "$LOGSHIP" flush -c "$work/logship.conf" --timeout 600 >"$work/flush.log" 2>&1 || {
+      echo "logship flush failed:"; tail -20 "$work/flush.log"; exit 1; }
+  stop_server
+
+  read -r WALL USR SYS RSS_KB <"$work/time"
+  verify_bucket "$work" "$store_as" "$IN_LINES"
   awk -v w="$WALL" -v u="$USR" -v s="$SYS" -v rss="$RSS_KB" -v n="$IN_LINES" -v b="$IN_BYTES" 'BEGIN {
     printf "  wall %.2f s | %.0f lines/s | %.1f MB/s input | CPU %.2f s (%.2f s per M lines) | peak RSS %.1f MiB\n",
       w, n / w, b / w / 1e6, u + s, (u + s) / (n / 1e6), rss / 1024 }'
   LAST_WALL=$WALL
+}
+
+# CPU seconds (user+sys) process $1 has used so far, from /proc/PID/stat.
+cpu_secs() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+# Steady state: the daemon tails a file appended to at BENCH_STEADY_RATE lines/s.
+run_steady() {
+  local rate=${BENCH_STEADY_RATE:-10000} secs=${BENCH_STEADY_SECS:-30}
+  local work=$BENCH_DIR/run-steady
+  local want=$((rate * secs))
+  rm -rf "$work"
+  mkdir -p "$work/bucket-root/bench" "$work/state" "$work/in"
+  : >"$work/in/access.log"
+  start_server "$work"
+  write_config "$work" "$work/in/*.log" gzip
+  echo "== logship run (daemon); a writer appends $rate lines/s for $secs s"
+  "$LOGSHIP" run -c "$work/logship.conf" >"$work/run.log" 2>&1 &
+  local pid=$!
+  sleep 1
+  local c0 t0 c1 t1 c2 rss_kb
+  c0=$(cpu_secs "$pid")
+  t0=$(date +%s.%N)
+  python3 bench/append_at_rate.py "$LOG_IN" "$work/in/access.log" "$rate" "$secs"
+  sleep 2
+  c1=$(cpu_secs "$pid")
+  t1=$(date +%s.%N)
+  rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+  kill -TERM "$pid"
+  c2=$c1
+  while kill -0 "$pid" 2>/dev/null; do
+    c2=$(cpu_secs "$pid" 2>/dev/null || echo "$c2")
+    sleep 0.02
+  done
+  wait "$pid" || { echo "logship run exited non-zero:"; tail -20 "$work/run.log"; exit 1; }
+  stop_server
+  verify_bucket "$work" gzip "$want"
+  awk -v c0="$c0" -v c1="$c1" -v c2="$c2" -v t0="$t0" -v t1="$t1" -v n="$want" -v rss="$rss_kb" 'BEGIN {
+    ingest = c1 - c0; wall = t1 - t0
+    printf "  while ingesting: %.2f CPU-s in %.1f s = %.2f%% of one core | peak RSS %.1f MiB\n",
+      ingest, wall, 100 * ingest / wall, rss / 1024
+    printf "  with the gzip + upload of those %d lines at shutdown: %.2f CPU-s = %.2f%% of one core on average\n",
+      n, c2 - c0, 100 * (c2 - c0) / wall }'
 }
 
 report_baseline() {
@@ -139,9 +215,21 @@ report_baseline() {
   fi
 }
 
-run_scenario gzip
-report_baseline "$BENCH_DIR/run-gzip/uploaded.txt" "$LAST_WALL" logship 6
-run_scenario zstd
-t=$( { /usr/bin/time -f "%e" zstd -q -3 -c "$BENCH_DIR/run-zstd/uploaded.txt" >/dev/null; } 2>&1 | tail -1)
-awk -v t="$t" -v w="$LAST_WALL" 'BEGIN { printf "  baseline zstd -3 (one core): %.2f s; logship / zstd = %.2fx\n", t, w / t }'
+SCENARIOS=${BENCH_SCENARIOS:-gzip zstd files100 steady}
+for sc in $SCENARIOS; do
+  case $sc in
+    gzip)
+      run_scenario gzip gzip 1
+      report_baseline "$BENCH_DIR/run-gzip/uploaded.txt" "$LAST_WALL" logship 6
+      ;;
+    zstd)
+      run_scenario zstd zstd 1
+      t=$( { /usr/bin/time -f "%e" zstd -q -3 -c "$BENCH_DIR/run-zstd/uploaded.txt" >/dev/null; } 2>&1 | tail -1)
+      awk -v t="$t" -v w="$LAST_WALL" 'BEGIN { printf "  baseline zstd -3 (one core): %.2f s; logship / zstd = %.2fx\n", t, w / t }'
+      ;;
+    files100) run_scenario files100 gzip 100 ;;
+    steady) run_steady ;;
+    *) echo "unknown scenario: $sc (gzip, zstd, files100, steady)" >&2; exit 2 ;;
+  esac
+done
 echo "reference (issue #7, Fluent Bit 5.1 on this machine kind, 2M lines/399 MB): 13-16 s, ~10 CPU-s per M lines, ~200 MiB RSS"

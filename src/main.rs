@@ -2,6 +2,7 @@
 //! one-shot `flush` (local, or through a running daemon's control socket).
 
 use clap::{Args, Parser, Subcommand};
+use logship::config::compat;
 use logship::control;
 use logship::daemon::{self, Loaded, log::LogFile};
 use logship::engine::{self, EngineError, FinalFlush, RunOptions};
@@ -10,6 +11,9 @@ use logship_api::RunState;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -109,6 +113,9 @@ fn main() -> ExitCode {
             for l in f.warnings.iter().chain(f.errors.iter()) {
                 eprintln!("{l}");
             }
+            if check_only && let Some(r) = compat_report(&cli.config) {
+                eprint!("\n{r}");
+            }
             return ExitCode::from(1);
         }
     };
@@ -118,6 +125,9 @@ fn main() -> ExitCode {
     if check_only {
         println!("configuration {} is valid\n", cli.config.display());
         print!("{}", loaded.pipeline.describe());
+        if let Some(r) = compat_report(&cli.config) {
+            print!("\n{r}");
+        }
         return ExitCode::SUCCESS;
     }
     let log_file = match &cli.log {
@@ -167,6 +177,33 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The compatibility summary of `logship check`: the file is loaded, mapped and built again
+/// (as [`daemon::load`] does) to classify every parameter as written by the warnings and errors
+/// at its line. None when the file does not parse (its syntax errors are already printed).
+fn compat_report(path: &std::path::Path) -> Option<compat::CompatReport> {
+    let loaded = logship::config::load(path).ok()?;
+    let raw = loaded.root.clone();
+    let mut root = loaded.root;
+    let mut warnings = loaded.warnings;
+    let mut errors = Vec::new();
+    let mut mapped = None;
+    match compat::apply_checked(&mut root) {
+        Ok(w) => {
+            warnings.extend(w);
+            match engine::build(&root, Arc::new(logship::plugins::registry())) {
+                Ok(p) => warnings.extend(p.warnings.iter().cloned()),
+                Err(f) => {
+                    warnings.extend(f.warnings);
+                    errors = f.errors.0;
+                }
+            }
+            mapped = Some(&root);
+        }
+        Err(e) => errors = e.0,
+    }
+    Some(compat::report(&raw, mapped, &warnings, &errors))
 }
 
 /// `logship flush`: through the daemon when one answers on the control socket, else locally.

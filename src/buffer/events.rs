@@ -51,3 +51,37 @@ pub fn recovered(output: &str, chunks: usize) {
         "buffer recovered chunks from disk"
     );
 }
+/// The buffer's file system is full: appends are refused and inputs pause.
+pub fn disk_full(
+    output: &str,
+    file: &std::path::Path,
+    err: &std::io::Error,
+    free_bytes: Option<u64>,
+    buffered_bytes: u64,
+) {
+    tracing::error!(
+        plugin_id = output,
+        file = %file.display(),
+        error = %err,
+        free_bytes,
+        buffered_bytes,
+        "buffer disk full (no space left on device); the partial write was cut back to the last complete record; pausing inputs until space is freed, nothing is dropped"
+    );
+}
+/// The buffer's file system has room again after being full.
+pub fn disk_has_room(output: &str, free_bytes: Option<u64>, full_for: std::time::Duration) {
+    tracing::info!(
+        plugin_id = output,
+        free_bytes,
+        full_secs = full_for.as_secs_f64(),
+        "buffer disk has room again; resuming inputs"
+    );
+}
+/// The disk was full: the buffer's reserve was released to save a checkpoint or attribute file.
+pub fn reserve_released(file: &std::path::Path, err: &std::io::Error) {
+    tracing::warn!(
+        file = %file.display(),
+        error = %err,
+        "buffer disk full: released the buffer's 1 MiB reserve (.reserve) to save this file; inputs stay paused until it can be written again"
+    );
+}

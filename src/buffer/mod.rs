@@ -15,7 +15,17 @@
 //! `<path>/<id>.meta` (JSON [`store::MetaFile`]: version, metadata, created, state
 //! staged|queued, records, bytes, event time range, output attributes),
 //! `<path>/checkpoints.json` (max input offset per source key of chunks already written),
-//! `<path>/backup/` (failed chunks, same layout), `<path>/corrupt/` (files recovery set aside).
+//! `<path>/backup/` (failed chunks, same layout), `<path>/corrupt/` (files recovery set aside),
+//! `<path>/.reserve` (1 MiB of zeros kept for a full disk).
+//!
+//! # Full disk
+//!
+//! An append whose frame write fails with ENOSPC/EDQUOT cuts the chunk back to its last complete
+//! frame and returns backpressure (inputs keep their lines); the buffer then writes no frame
+//! until `statvfs` shows room for the append plus 1 MiB (and the reserve). When
+//! `checkpoints.json` or a chunk attribute cannot be saved for lack of space, `.reserve` is
+//! deleted and the write retried, so a disk the buffer filled itself can still be emptied by
+//! flushing. See docs/durability.md, "When the disk is full".
 //!
 //! A frame is `[magic "LSF1"][payload len u32][trailer len u32][crc32 u32][payload][trailer]`
 //! (little-endian); the trailer is JSON: record count, first/last event time, input checkpoints.

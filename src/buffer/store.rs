@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
@@ -131,19 +131,101 @@ impl MetaFile {
     }
 }
 
-/// Writes a file atomically: temp + fsync + rename + directory fsync.
+/// Writes a file atomically: temp + fsync + rename + directory fsync. On failure the temp
+/// file is removed (on a full disk a half-written temp file would hold on to the space).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    {
-        let mut f = File::create(&tmp)?;
+    let written = File::create(&tmp).and_then(|mut f| {
         f.write_all(bytes)?;
-        f.sync_all()?;
+        f.sync_all()
+    });
+    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    fs::rename(&tmp, path)?;
     if let Some(d) = path.parent() {
         File::open(d)?.sync_all()?;
     }
     Ok(())
+}
+
+/// Free space a file buffer must see on its file system, beyond the append at hand, before it
+/// writes again after the disk was full: room left for meta files, `checkpoints.json` and the
+/// other files of the host, so that the buffer does not fill the disk again at once.
+pub const DISK_FULL_RESUME_MARGIN: u64 = 1 << 20;
+
+/// Size of `<path>/.reserve`, the zeros a file buffer keeps on its file system so that it can
+/// still save `checkpoints.json` and chunk attributes when the disk is full (and so delete the
+/// chunks it has written): released on ENOSPC, written again once the disk has room.
+pub const DISK_RESERVE: u64 = 1 << 20;
+
+/// Writes `<dir>/.reserve` ([`DISK_RESERVE`] zero bytes, fsync'd) unless it is there.
+fn ensure_reserve(dir: &Path) -> std::io::Result<()> {
+    let p = dir.join(".reserve");
+    if fs::metadata(&p).is_ok_and(|m| m.len() >= DISK_RESERVE) {
+        return Ok(());
+    }
+    let res = File::create(&p).and_then(|mut f| {
+        let zeros = vec![0u8; 64 << 10];
+        for _ in 0..DISK_RESERVE / zeros.len() as u64 {
+            f.write_all(&zeros)?;
+        }
+        f.sync_all()
+    });
+    if res.is_err() {
+        let _ = fs::remove_file(&p);
+    }
+    res
+}
+
+/// [`write_atomic`]; on a full disk, releases the buffer's reserve (`reserve`: its file and the
+/// flag that tells the buffer it is gone) and tries once more.
+fn write_atomic_reserved(
+    path: &Path,
+    bytes: &[u8],
+    reserve: Option<&(PathBuf, Arc<AtomicBool>)>,
+) -> std::io::Result<()> {
+    match write_atomic(path, bytes) {
+        Err(e) if is_disk_full(&e) => {
+            let Some((file, released)) = reserve else {
+                return Err(e);
+            };
+            if fs::remove_file(file).is_err() {
+                return Err(e);
+            }
+            released.store(true, Ordering::SeqCst);
+            events::reserve_released(path, &e);
+            write_atomic(path, bytes)
+        }
+        r => r,
+    }
+}
+
+/// True for the errors of a full file system (`ENOSPC`) or an exhausted quota (`EDQUOT`).
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}
+
+/// Bytes available to this process on the file system of `dir` (`statvfs`; root may use the
+/// blocks reserved for it), or None when it cannot be asked.
+#[allow(clippy::useless_conversion)] // `fsblkcnt_t` and `c_ulong` are u32 on some targets
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: all-zero bytes are a valid `statvfs` (plain integers).
+    let mut sv: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `sv` a valid, exclusively borrowed out-pointer.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut sv) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let blocks = if unsafe { libc::geteuid() } == 0 {
+        sv.f_bfree
+    } else {
+        sv.f_bavail
+    };
+    Some(u64::from(blocks).saturating_mul(u64::from(sv.f_frsize)))
 }
 
 fn ns(t: EventTime) -> i64 {
@@ -207,6 +289,9 @@ struct State {
     recovered_cp: HashMap<String, u64>,
     committed_cp: HashMap<String, u64>,
     dirty: Vec<Arc<File>>,
+    /// Since when the file system of a file buffer has been full (an append failed with
+    /// ENOSPC): appends are refused with backpressure, without writing, until it has room.
+    disk_full: Option<Instant>,
 }
 
 /// A chunk buffer of one output.
@@ -222,6 +307,8 @@ pub struct Buffer {
     retry_count: AtomicU64,
     backup_count: AtomicU64,
     dropped: AtomicU64,
+    /// A file buffer's `<path>/.reserve` and whether it was released (disk full).
+    reserve: Option<(PathBuf, Arc<AtomicBool>)>,
     _lock: Option<DirLock>,
 }
 
@@ -257,6 +344,17 @@ impl Buffer {
             }
             recover(&dir, &mut st, &opts.output_id)?;
         }
+        let reserve = match (&cfg.buffer_type, &opts.dir) {
+            (BufferType::File, Some(dir)) => {
+                let released = ensure_reserve(dir).is_err();
+                if released {
+                    st.disk_full = Some(Instant::now());
+                    tracing::warn!(plugin_id = %opts.output_id, dir = %dir.display(), "buffer disk full at start: cannot write the buffer's reserve; inputs wait for space");
+                }
+                Some((dir.join(".reserve"), Arc::new(AtomicBool::new(released))))
+            }
+            _ => None,
+        };
         Ok(Arc::new(Buffer {
             cfg,
             opts,
@@ -268,6 +366,7 @@ impl Buffer {
             retry_count: AtomicU64::new(0),
             backup_count: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            reserve,
             _lock: lock,
         }))
     }
@@ -340,6 +439,7 @@ impl Buffer {
         loop {
             let wait_space = {
                 let mut st = self.lock();
+                self.check_disk(&mut st, bytes.len() as u64)?;
                 match self.check_space(&mut st, bytes.len() as u64) {
                     Ok(true) => {
                         self.append_locked(&mut st, metadata.clone(), bytes, sizes, &trailer)?;
@@ -398,6 +498,59 @@ impl Buffer {
         res?;
         *synced = gen_now;
         Ok(())
+    }
+
+    /// While the file system is full (an earlier append failed with ENOSPC), refuses the
+    /// append with backpressure unless `statvfs` shows room for it plus
+    /// [`DISK_FULL_RESUME_MARGIN`]; nothing is written meanwhile, so a full disk costs one
+    /// `statvfs` per retry of the input.
+    fn check_disk(&self, st: &mut State, len: u64) -> Result<(), EmitError> {
+        let Some((reserve, released)) = &self.reserve else {
+            return Ok(());
+        };
+        if st.disk_full.is_none() && released.load(Ordering::SeqCst) {
+            // The reserve went to save checkpoints or an attribute: do not let appends eat it.
+            st.disk_full = Some(Instant::now());
+        }
+        let Some(since) = st.disk_full else {
+            return Ok(());
+        };
+        let refill = if released.load(Ordering::SeqCst) {
+            DISK_RESERVE
+        } else {
+            0
+        };
+        let need = len
+            .saturating_add(DISK_FULL_RESUME_MARGIN)
+            .saturating_add(refill);
+        let free = self.opts.dir.as_deref().and_then(free_bytes);
+        let room = free.is_none_or(|f| f >= need)
+            && (refill == 0 || reserve.parent().is_some_and(|d| ensure_reserve(d).is_ok()));
+        if !room {
+            return Err(EmitError::Backpressure(format!(
+                "{}: buffer disk full (no space left on device: {} bytes free, {need} needed); waiting for space",
+                self.opts.output_id,
+                free.unwrap_or(0)
+            )));
+        }
+        released.store(false, Ordering::SeqCst);
+        st.disk_full = None;
+        events::disk_has_room(&self.opts.output_id, free, since.elapsed());
+        Ok(())
+    }
+
+    /// Records that the file system is full and returns the backpressure for the input.
+    fn disk_full(&self, st: &mut State, file: &Path, err: &std::io::Error) -> EmitError {
+        if st.disk_full.is_none() {
+            st.disk_full = Some(Instant::now());
+            let free = self.opts.dir.as_deref().and_then(free_bytes);
+            events::disk_full(&self.opts.output_id, file, err, free, st.total);
+        }
+        EmitError::Backpressure(format!(
+            "{}: buffer disk full: write {}: {err}; inputs pause until space is freed",
+            self.opts.output_id,
+            file.display()
+        ))
     }
 
     /// Ok(true): room; Ok(false): block and retry.
@@ -482,9 +635,13 @@ impl Buffer {
         let id = match st.staged.get(&metadata) {
             Some(id) => *id,
             None => {
-                let e = self
-                    .new_entry(metadata.clone())
-                    .map_err(|e| self.io_emit(e))?;
+                let e = match self.new_entry(metadata.clone()) {
+                    Ok(e) => e,
+                    Err(BufferError::Io { path, source }) if is_disk_full(&source) => {
+                        return Err(self.disk_full(st, &path, &source));
+                    }
+                    Err(e) => return Err(self.io_emit(e)),
+                };
                 let id = e.id;
                 st.total += e.stored;
                 st.chunks.insert(id, e);
@@ -498,16 +655,9 @@ impl Buffer {
         match &mut e.data {
             Data::Mem(v) => Arc::make_mut(v).extend_from_slice(bytes),
             Data::File { file, path, .. } => {
-                let before = e.stored;
                 if let Err(err) = (&**file).write_all(bytes) {
-                    let _ = file.set_len(before);
-                    let enospc = err.raw_os_error() == Some(libc::ENOSPC);
-                    let msg = format!("{}: write {}: {err}", self.opts.output_id, path.display());
-                    return Err(if enospc {
-                        EmitError::Backpressure(msg)
-                    } else {
-                        EmitError::Refused(msg)
-                    });
+                    let path = path.clone();
+                    return Err(self.write_failed(st, id, &path, err));
                 }
                 let f = file.clone();
                 st.dirty.push(f);
@@ -537,6 +687,56 @@ impl Buffer {
             self.enqueue(st, id);
         }
         Ok(())
+    }
+
+    /// A frame write to chunk `id` failed (a full disk, an I/O error), possibly after writing
+    /// part of the frame: cuts the file back to its last complete frame so that nothing is
+    /// appended after a torn one, and refuses the append (the input keeps its lines and offers
+    /// them again). A chunk that cannot be cut back is sealed (queued as it is: its reader and
+    /// recovery stop at the last complete frame); a chunk left empty is removed.
+    fn write_failed(
+        &self,
+        st: &mut State,
+        id: ChunkId,
+        path: &Path,
+        err: std::io::Error,
+    ) -> EmitError {
+        let (records, cut) = match st.chunks.get(&id) {
+            Some(Entry {
+                data: Data::File { file, .. },
+                stored,
+                records,
+                ..
+            }) => (*records, file.set_len(*stored)),
+            _ => (0, Ok(())),
+        };
+        match cut {
+            Ok(()) if records == 0 => {
+                if let Some(e) = remove_entry(st, id) {
+                    delete_files(&e);
+                }
+            }
+            Ok(()) => {}
+            Err(cut_err) => {
+                tracing::error!(
+                    plugin_id = %self.opts.output_id,
+                    chunk_id = %id,
+                    error = %cut_err,
+                    "could not cut a chunk back to its last complete frame after a failed write; sealing it"
+                );
+                self.enqueue(st, id);
+                self.notify.notify_waiters();
+            }
+        }
+        if is_disk_full(&err) {
+            self.disk_full(st, path, &err)
+        } else {
+            EmitError::Refused(format!(
+                "{}: write {}: {err}",
+                self.opts.output_id,
+                path.display()
+            ))
+        }
     }
 
     fn io_emit(&self, e: BufferError) -> EmitError {
@@ -572,7 +772,11 @@ impl Buffer {
                     .append(true)
                     .read(true)
                     .open(&path)
-                    .map_err(|e| BufferError::io(&path, e))?;
+                    .map_err(|e| {
+                        // No meta without its chunk file (recovery would set it aside).
+                        let _ = fs::remove_file(&meta_path);
+                        BufferError::io(&path, e)
+                    })?;
                 Data::File {
                     file: Arc::new(file),
                     path,
@@ -678,6 +882,7 @@ impl Buffer {
                 payload: e.payload,
                 meta: e.meta.clone(),
                 meta_path: None,
+                reserve: None,
             }),
             Data::File {
                 path, meta_path, ..
@@ -689,6 +894,7 @@ impl Buffer {
                 payload: e.payload,
                 meta: e.meta.clone(),
                 meta_path: Some(meta_path.clone()),
+                reserve: self.reserve.clone(),
             }),
         };
         Some(Chunk {
@@ -711,20 +917,50 @@ impl Buffer {
         let mut st = self.lock();
         match res {
             Ok(()) => {
-                if let Some(e) = remove_entry(&mut st, chunk.id) {
-                    if !e.checkpoints.is_empty() {
-                        for (k, v) in &e.checkpoints {
-                            let x = st.committed_cp.entry(k.clone()).or_default();
-                            *x = (*x).max(*v);
-                        }
-                        if let Some(dir) = &self.opts.dir
-                            && let Ok(j) = serde_json::to_vec(&st.committed_cp)
-                            && let Err(err) = write_atomic(&dir.join("checkpoints.json"), &j)
-                        {
-                            tracing::error!(error = %err, "could not write checkpoints.json; keeping chunk files");
-                            return;
-                        }
+                let cps = st
+                    .chunks
+                    .get(&chunk.id)
+                    .map(|e| e.checkpoints.clone())
+                    .unwrap_or_default();
+                if !cps.is_empty() {
+                    let mut merged = st.committed_cp.clone();
+                    for (k, v) in cps {
+                        let x = merged.entry(k).or_default();
+                        *x = (*x).max(v);
                     }
+                    let saved = match &self.opts.dir {
+                        Some(dir) => serde_json::to_vec(&merged)
+                            .map_err(std::io::Error::other)
+                            .and_then(|j| {
+                                write_atomic_reserved(
+                                    &dir.join("checkpoints.json"),
+                                    &j,
+                                    self.reserve.as_ref(),
+                                )
+                            }),
+                        None => Ok(()),
+                    };
+                    if let Err(err) = saved {
+                        // Delete rule: not before its offsets are saved. The chunk stays queued
+                        // and is written again later (out_s3 and out_file recognise their own
+                        // object or file and write nothing twice), then its offsets are saved.
+                        let wait = self.cfg.retry_wait.max(Duration::from_secs(1));
+                        if let Some(e) = st.chunks.get_mut(&chunk.id) {
+                            e.inflight = false;
+                            e.next_retry = Some(Instant::now() + wait);
+                        }
+                        tracing::error!(
+                            plugin_id = %self.opts.output_id,
+                            chunk_id = %chunk.id,
+                            error = %err,
+                            retry_secs = wait.as_secs_f64(),
+                            "chunk written but checkpoints.json could not be saved; keeping the chunk and trying again"
+                        );
+                        return;
+                    }
+                    st.committed_cp = merged;
+                }
+                if let Some(e) = remove_entry(&mut st, chunk.id) {
                     delete_files(&e);
                 }
             }
@@ -1254,6 +1490,8 @@ struct Body {
     payload: u64,
     meta: Arc<Mutex<MetaFile>>,
     meta_path: Option<PathBuf>,
+    /// The buffer's disk reserve, released if the attribute cannot be saved otherwise.
+    reserve: Option<(PathBuf, Arc<AtomicBool>)>,
 }
 
 impl ChunkBody for Body {
@@ -1284,7 +1522,7 @@ impl ChunkBody for Body {
         };
         if let Some(p) = &self.meta_path {
             let j = serde_json::to_vec_pretty(&snapshot).map_err(std::io::Error::other)?;
-            write_atomic(p, &j)?;
+            write_atomic_reserved(p, &j, self.reserve.as_ref())?;
         }
         Ok(())
     }

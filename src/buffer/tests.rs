@@ -131,6 +131,11 @@ both!(
     metadata_time_slices,
     gzip_round_trip,
     gzip_stored_smaller_and_limits_count_stored_bytes,
+    overflow_block_waits_for_space,
+    overflow_block_wakes_when_a_chunk_goes_to_backup,
+    overflow_default_pause_refuses_until_space_is_freed,
+    overflow_throw_exception_refuses_and_keeps_the_buffer,
+    overflow_drop_oldest_chunk_drops_the_oldest_queued,
 );
 
 async fn metadata_time_slices(ty: BufferType) {
@@ -703,7 +708,6 @@ async fn file_set_attribute_persists() {
     assert_eq!(chk.0.lock().unwrap().as_deref(), Some("k/1.gz"));
 }
 
-#[allow(dead_code)] // hangs under paused time: under investigation
 async fn overflow_block_waits_for_space(ty: BufferType) {
     let fx = Fx::new(ty);
     let mut c = fx.cfg();
@@ -729,4 +733,334 @@ async fn overflow_block_waits_for_space(ty: BufferType) {
         .unwrap()
         .unwrap();
     assert_eq!(b.stats().queued_chunks, 1);
+}
+
+/// A buffer of `total_limit_size 100` holding one queued 60-byte record of tag `a` (timekey 0);
+/// the next 60-byte record does not fit.
+async fn full_buffer(fx: &Fx, action: OverflowAction) -> (Arc<Buffer>, String) {
+    let mut c = fx.cfg();
+    c.flush_mode = FlushMode::Immediate;
+    c.total_limit_size = 100;
+    c.overflow_action = action;
+    let b = fx.open(c);
+    let line = "z".repeat(60);
+    put(&b, md("a", 0), &line).await.unwrap();
+    assert_eq!(b.stats().queued_chunks, 1);
+    (b, line)
+}
+
+async fn overflow_block_wakes_when_a_chunk_goes_to_backup(ty: BufferType) {
+    let fx = Fx::new(ty);
+    let (b, line) = full_buffer(&fx, OverflowAction::Block).await;
+    // Give up on the queued chunk (unrecoverable): it leaves the buffer for backup/, which
+    // frees its space just as a successful write does.
+    let b2 = b.clone();
+    let h = tokio::spawn(async move { put(&b2, md("bad", 1), &line).await });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !h.is_finished(),
+        "append should block while the buffer is full"
+    );
+    let t0 = tokio::time::Instant::now();
+    struct Deny;
+    #[async_trait::async_trait]
+    impl Output for Deny {
+        fn format(&self, _: &str, _: EventTime, _: &Record, _: &mut Vec<u8>) {}
+        async fn write(&self, _: &Chunk) -> Result<(), PluginError> {
+            Err(PluginError::unrecoverable("denied"))
+        }
+    }
+    assert!(b.flush_one(&Deny, false).await);
+    assert_eq!(b.stats().backup_chunks, 1);
+    h.await.unwrap().unwrap();
+    // Woken by the notification, not by a poll.
+    assert!(
+        t0.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        t0.elapsed()
+    );
+    let info = b.chunks();
+    assert_eq!(info.len(), 1);
+    assert_eq!(info[0].metadata.tag.as_deref(), Some("bad"));
+}
+
+async fn overflow_default_pause_refuses_until_space_is_freed(ty: BufferType) {
+    let fx = Fx::new(ty);
+    // `pause` is the default overflow action.
+    assert_eq!(fx.cfg().overflow_action, OverflowAction::Pause);
+    let (b, line) = full_buffer(&fx, fx.cfg().overflow_action).await;
+    for _ in 0..3 {
+        let r = put(&b, md("a", 1), &line).await;
+        assert!(
+            matches!(&r, Err(EmitError::Backpressure(m)) if m.contains("total_limit_size")),
+            "{r:?}"
+        );
+    }
+    // Refused appends stored nothing.
+    assert_eq!(b.chunk_summaries().iter().map(|c| c.1).sum::<u64>(), 1);
+    let out = TestOut::default();
+    assert!(b.flush_one(&out, false).await);
+    // The input's retry is taken once the written chunk freed its space.
+    put(&b, md("a", 1), &line).await.unwrap();
+    assert_eq!(b.flush_all(&out).await, 0);
+    let w: Vec<String> = out
+        .written
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|x| x.1.clone())
+        .collect();
+    assert_eq!(w, vec![line.clone(), line]);
+}
+
+async fn overflow_throw_exception_refuses_and_keeps_the_buffer(ty: BufferType) {
+    let fx = Fx::new(ty);
+    let (b, line) = full_buffer(&fx, OverflowAction::ThrowException).await;
+    let r = put(&b, md("a", 1), &line).await;
+    assert!(
+        matches!(&r, Err(EmitError::Refused(m)) if m.contains("throw_exception")),
+        "{r:?}"
+    );
+    // The chunk already buffered is untouched; room again once it is written.
+    assert_eq!(b.stats().dropped_chunks, 0);
+    assert_eq!(b.chunk_summaries().len(), 1);
+    let out = TestOut::default();
+    assert!(b.flush_one(&out, false).await);
+    put(&b, md("a", 1), &line).await.unwrap();
+    assert_eq!(b.chunk_summaries().len(), 1);
+}
+
+async fn overflow_drop_oldest_chunk_drops_the_oldest_queued(ty: BufferType) {
+    let fx = Fx::new(ty);
+    let (b, _) = full_buffer(&fx, OverflowAction::DropOldestChunk).await;
+    let newer = "n".repeat(60);
+    put(&b, md("a", 1), &newer).await.unwrap();
+    assert_eq!(b.stats().dropped_chunks, 1);
+    let info = b.chunks();
+    assert_eq!(info.len(), 1, "{info:?}");
+    assert_eq!(info[0].metadata.timekey, Some(1));
+    if ty == BufferType::File {
+        // The dropped chunk's files are gone: one chunk and one meta remain.
+        assert_eq!(files(&fx.path, "chunk"), 1);
+        assert_eq!(files(&fx.path, "meta"), 1);
+    }
+    let out = TestOut::default();
+    assert_eq!(b.flush_all(&out).await, 0);
+    let w: Vec<String> = out
+        .written
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|x| x.1.clone())
+        .collect();
+    assert_eq!(w, vec![newer]);
+}
+
+fn files(dir: &std::path::Path, ext: &str) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == ext))
+        .count()
+}
+
+// ---- full disk (file buffer on a small tmpfs; needs root) ----
+
+/// A tmpfs mounted for one test, lazily unmounted when dropped (also when the test panics).
+struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`mount -o size=`) at `dir`, or None (with a SKIPPED line)
+    /// where mounting is impossible (not root, no mount permission).
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs {
+                dir: dir.to_path_buf(),
+            }),
+            Ok(o) => {
+                eprintln!(
+                    "SKIPPED: cannot mount a tmpfs at {} (needs root): {}",
+                    dir.display(),
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+/// Writes zeros to `path` until the file system is full; returns the bytes written.
+fn fill_disk(path: &std::path::Path) -> u64 {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let block = vec![0u8; 4096];
+    let mut n = 0;
+    loop {
+        match f.write(&block) {
+            Ok(0) => return n,
+            Ok(k) => n += k as u64,
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => return n,
+            Err(e) => panic!("ballast: {e}"),
+        }
+    }
+}
+
+/// Every chunk file of `dir` is made of complete, CRC-valid frames only; returns the total
+/// of their sizes.
+fn assert_no_torn_frames(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "chunk") {
+            let bytes = std::fs::read(e.path()).unwrap();
+            let s = frame::scan(bytes.as_slice()).unwrap();
+            assert_eq!(
+                s.good_len,
+                bytes.len() as u64,
+                "torn frame in {:?}",
+                e.path()
+            );
+            total += bytes.len() as u64;
+        }
+    }
+    total
+}
+
+#[tokio::test]
+async fn file_disk_full_cuts_the_partial_frame_pauses_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = tmp.path().join("disk");
+    let Some(_mnt) = Tmpfs::mount(&disk, "4m") else {
+        return;
+    };
+    let fx = Fx {
+        path: disk.join("buf"),
+        _dir: tempfile::tempdir().unwrap(),
+        ty: BufferType::File,
+    };
+    let mut c = fx.cfg();
+    c.flush_mode = FlushMode::Interval;
+    c.flush_interval = Duration::from_secs(3600);
+    c.chunk_limit_size = 256 << 10;
+    let b = fx.open(c.clone());
+    // The buffer keeps its reserve on the disk.
+    let reserve = fx.path.join(".reserve");
+    assert_eq!(
+        std::fs::metadata(&reserve).unwrap().len(),
+        store::DISK_RESERVE
+    );
+    // Someone else takes all but about 1 MiB.
+    let ballast = disk.join("ballast");
+    {
+        use std::io::Write;
+        let free = store::free_bytes(&disk).unwrap();
+        let mut f = std::fs::File::create(&ballast).unwrap();
+        let mut left = free.saturating_sub(1 << 20);
+        let block = vec![0u8; 64 << 10];
+        while left > 0 {
+            let n = left.min(block.len() as u64) as usize;
+            f.write_all(&block[..n]).unwrap();
+            left -= n as u64;
+        }
+    }
+    // ~30 KB batches with a checkpoint each, until the disk is full.
+    let (mut accepted, mut next, mut refused) = (String::new(), 0usize, None);
+    for _ in 0..200 {
+        let batch = log_lines(next, 400);
+        let cp = vec![("src".to_string(), (next + 400) as u64)];
+        match b
+            .append(md("a", 0), batch.as_bytes(), 400, None, None, &cp)
+            .await
+        {
+            Ok(()) => {
+                accepted.push_str(&batch);
+                next += 400;
+            }
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("the tmpfs must fill up");
+    assert!(
+        matches!(&refused, EmitError::Backpressure(m) if m.contains("disk full") && m.contains("No space left on device")),
+        "{refused:?}"
+    );
+    // The partial frame was cut off: the chunk files hold complete frames only, exactly what
+    // the buffer counts.
+    let on_disk = assert_no_torn_frames(&fx.path);
+    assert_eq!(on_disk, b.stats().total_bytes);
+    let recs: u64 = b.chunk_summaries().iter().map(|x| x.1).sum();
+    assert_eq!(recs, next as u64);
+    assert!(next > 0);
+    // Take whatever the cut gave back: the disk is now completely full.
+    let ballast2 = disk.join("ballast2");
+    fill_disk(&ballast2);
+    assert_eq!(store::free_bytes(&disk), Some(0));
+    // While full, appends are refused without writing anything.
+    let r = put_batch(&b, md("a", 0), &log_lines(next, 400)).await;
+    assert!(
+        matches!(&r, Err(EmitError::Backpressure(m)) if m.contains("disk full")),
+        "{r:?}"
+    );
+    assert_eq!(assert_no_torn_frames(&fx.path), on_disk);
+    // The output comes back while the disk is still full: checkpoints.json cannot be written
+    // in 0 bytes, so the reserve is released for it and the written chunk is deleted.
+    let out = TestOut::default();
+    let chunks_before = b.chunks().len();
+    b.enqueue_due(true);
+    assert!(b.flush_one(&out, true).await);
+    assert!(!reserve.exists());
+    assert_eq!(b.chunks().len(), chunks_before - 1);
+    assert!(b.recovered_checkpoints().contains_key("src"));
+    // ... and appends do not eat the freed space.
+    let r = put_batch(&b, md("a", 0), &log_lines(next, 400)).await;
+    assert!(
+        matches!(&r, Err(EmitError::Backpressure(m)) if m.contains("disk full")),
+        "{r:?}"
+    );
+    // Space returns: everything is written, the reserve is back, the input's append is taken.
+    std::fs::remove_file(&ballast).unwrap();
+    std::fs::remove_file(&ballast2).unwrap();
+    assert_eq!(b.flush_all(&out).await, 0);
+    let got: String = out
+        .written
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|x| x.1.clone())
+        .collect();
+    assert_eq!(got, accepted, "every accepted line, once, in order");
+    put_batch(&b, md("a", 0), &log_lines(next, 400))
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&reserve).unwrap().len(),
+        store::DISK_RESERVE
+    );
+    drop(b);
+    // Reopened: no torn tail to repair; the offsets of every written chunk were saved.
+    let b = fx.open(c);
+    assert_eq!(b.recovered_checkpoints().get("src"), Some(&(next as u64)));
+    assert_eq!(b.chunk_summaries().iter().map(|x| x.1).sum::<u64>(), 400);
 }

@@ -60,6 +60,28 @@ pub fn timekey_of(t: i64, tk: i64, zone: &Zone) -> i64 {
     (t + off).div_euclid(tk) * tk - off
 }
 
+/// [`timekey_of`] with the last answer remembered: the events of one batch mostly share a
+/// second, and the zone lookup (the local zone's above all, which reads the clock to see
+/// whether the zone file changed) costs more than everything else in splitting a batch.
+#[derive(Debug, Default)]
+pub struct TimekeyMemo {
+    last: std::cell::Cell<Option<(i64, i64)>>,
+}
+
+impl TimekeyMemo {
+    /// The slice of length `tk` holding `t` in `zone`, as [`timekey_of`].
+    pub fn timekey_of(&self, t: i64, tk: i64, zone: &Zone) -> i64 {
+        if let Some((secs, key)) = self.last.get()
+            && secs == t
+        {
+            return key;
+        }
+        let key = timekey_of(t, tk, zone);
+        self.last.set(Some((t, key)));
+        key
+    }
+}
+
 /// End (Unix seconds, exclusive) of the slice starting at `key`.
 pub fn timekey_end(key: i64, tk: i64, zone: &Zone) -> i64 {
     if is_days(tk) {

@@ -24,6 +24,10 @@
 //! extends Fluentd: `time_format` also goes to an `out_file` `<format>` (v0.12 out_s3/out_file
 //! formatted the time column with it), and `retry_wait`, `buffer_chunk_records_limit`,
 //! `estimate_current_event`, `expression`, `timezone` and `format1`..`format20` are mapped too.
+//!
+//! [`report`] is the migration summary `logship check` prints: how many directives and
+//! parameters are supported (and how many v0.12 ones were mapped), then every parameter that
+//! is ignored with a warning and everything that is not supported, each at its `file:line`.
 
 use logship_api::config::{Param, parse_bool};
 use logship_api::{ConfigError, ConfigErrors, ConfigWarning, Section, Span};
@@ -692,6 +696,221 @@ fn format_plan(m: &Section, ty: &str, what: &str, plan: &mut Plan) {
     plan.sections.push(f);
 }
 
+/// One parameter (or section) named in the compatibility summary of `logship check`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompatItem {
+    /// Where it was written (the summary shows `file:line`).
+    pub span: Span,
+    /// The parameter name, `<name arg>` for a section header, or empty when the line holds
+    /// neither.
+    pub what: String,
+    /// The warning's or error's message.
+    pub why: String,
+}
+
+impl std::fmt::Display for CompatItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.span.file, self.span.line)?;
+        if !self.what.is_empty() {
+            write!(f, " {}", self.what)?;
+        }
+        write!(f, ": {}", self.why)
+    }
+}
+
+/// How much of a configuration logship supports: what `logship check` prints after the
+/// effective settings, so that migrating a td-agent.conf shows at a glance what is ignored and
+/// what must change.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CompatReport {
+    /// Directives (`<source>`, `<match>`, `<filter>`, `<label>`, `<system>`, also inside
+    /// `<label>`).
+    pub directives: usize,
+    /// Directives with an error at their header or their `@type`.
+    pub directives_unsupported: usize,
+    /// Parameters written, at every depth.
+    pub params: usize,
+    /// Parameters with neither an error nor an "ignored" warning on their line.
+    pub params_supported: usize,
+    /// Supported v0.12 flat parameters the compat layer moved into v1 sections.
+    pub mapped: usize,
+    /// Parameters Fluentd accepts and logship ignores, each with the warning that says why.
+    pub ignored: Vec<CompatItem>,
+    /// Every error: what logship does not support (or what is wrong).
+    pub unsupported: Vec<CompatItem>,
+}
+
+/// Whether a warning says that something is ignored (the plugins' `SectionReader::ignore`,
+/// the buffer's and this module's own "... is ignored" warnings).
+fn is_ignored_warning(w: &ConfigWarning) -> bool {
+    !w.message.starts_with("error: ") && w.message.contains("ignored")
+}
+
+type LineKey = (std::sync::Arc<str>, u32);
+
+fn line_key(s: &Span) -> LineKey {
+    (s.file.clone(), s.line)
+}
+
+/// Every parameter of `s` and below, with the name of its section.
+fn collect_params<'a>(s: &'a Section, out: &mut Vec<(&'a str, &'a Param)>) {
+    for p in &s.params {
+        out.push((s.name.as_str(), p));
+    }
+    for c in &s.sections {
+        collect_params(c, out);
+    }
+}
+
+/// Section headers of `s` and below.
+fn collect_headers(s: &Section, out: &mut std::collections::HashMap<LineKey, String>) {
+    for c in &s.sections {
+        let head = if c.arg.is_empty() {
+            format!("<{}>", c.name)
+        } else {
+            format!("<{} {}>", c.name, c.arg)
+        };
+        out.entry(line_key(&c.span)).or_insert(head);
+        collect_headers(c, out);
+    }
+}
+
+/// Top-level directives (and those inside `<label>`).
+fn collect_directives<'a>(s: &'a Section, out: &mut Vec<&'a Section>) {
+    for c in &s.sections {
+        if crate::engine::DIRECTIVES.contains(&c.name.as_str()) {
+            out.push(c);
+            if c.name == "label" {
+                collect_directives(c, out);
+            }
+        }
+    }
+}
+
+/// Classifies every parameter of the configuration as written (`raw`, before
+/// [`apply_checked`]) by the warnings and errors loading it produced: ignored when a warning
+/// on its line says it is ignored, not supported when an error is on its line, supported
+/// otherwise. `mapped` is the tree after [`apply_checked`], when it succeeded: supported flat
+/// parameters that moved to another section or name there are counted as mapped.
+pub fn report(
+    raw: &Section,
+    mapped: Option<&Section>,
+    warnings: &[ConfigWarning],
+    errors: &[ConfigError],
+) -> CompatReport {
+    use std::collections::{HashMap, HashSet};
+
+    let mut params = Vec::new();
+    collect_params(raw, &mut params);
+    let mut names: HashMap<LineKey, String> = HashMap::new();
+    collect_headers(raw, &mut names);
+    for (_, p) in &params {
+        names.insert(line_key(&p.key_span), p.key.clone());
+    }
+    let what = |s: &Span| names.get(&line_key(s)).cloned().unwrap_or_default();
+    let item = |span: &Span, why: &str| CompatItem {
+        span: span.clone(),
+        what: what(span),
+        why: why.to_string(),
+    };
+    let ignored: Vec<CompatItem> = warnings
+        .iter()
+        .filter(|w| is_ignored_warning(w))
+        .map(|w| item(&w.span, &w.message))
+        .collect();
+    let unsupported: Vec<CompatItem> = errors.iter().map(|e| item(&e.span, &e.message)).collect();
+    let flagged: HashSet<LineKey> = ignored
+        .iter()
+        .chain(&unsupported)
+        .map(|i| line_key(&i.span))
+        .collect();
+    let error_lines: HashSet<LineKey> = unsupported.iter().map(|i| line_key(&i.span)).collect();
+    let on_flagged_line = |p: &Param| {
+        flagged.contains(&line_key(&p.key_span)) || flagged.contains(&line_key(&p.value_span))
+    };
+
+    let mut after = Vec::new();
+    if let Some(m) = mapped {
+        collect_params(m, &mut after);
+    }
+    let kept: HashSet<(&Span, &str, &str)> = after
+        .iter()
+        .map(|(sec, p)| (&p.key_span, p.key.as_str(), *sec))
+        .collect();
+    let supported: Vec<&(&str, &Param)> =
+        params.iter().filter(|(_, p)| !on_flagged_line(p)).collect();
+    let moved = if mapped.is_some() {
+        supported
+            .iter()
+            .filter(|(sec, p)| !kept.contains(&(&p.key_span, p.key.as_str(), *sec)))
+            .count()
+    } else {
+        0
+    };
+
+    let mut directives = Vec::new();
+    collect_directives(raw, &mut directives);
+    let directives_unsupported = directives
+        .iter()
+        .filter(|d| {
+            error_lines.contains(&line_key(&d.span))
+                || d.plugin_type()
+                    .is_some_and(|t| error_lines.contains(&line_key(&t.key_span)))
+        })
+        .count();
+
+    CompatReport {
+        directives: directives.len(),
+        directives_unsupported,
+        params: params.len(),
+        params_supported: supported.len(),
+        mapped: moved,
+        ignored,
+        unsupported,
+    }
+}
+
+impl std::fmt::Display for CompatReport {
+    /// One summary line, then the ignored and the unsupported items, one per line, indented.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "compatibility: {} of {} directives and {} of {} parameters supported",
+            self.directives - self.directives_unsupported,
+            self.directives,
+            self.params_supported,
+            self.params
+        )?;
+        if self.mapped > 0 {
+            write!(
+                f,
+                " ({} v0.12 parameter{} mapped to v1 sections)",
+                self.mapped,
+                if self.mapped == 1 { "" } else { "s" }
+            )?;
+        }
+        writeln!(
+            f,
+            "; {} ignored with a warning; {} not supported",
+            self.ignored.len(),
+            self.unsupported.len()
+        )?;
+        if !self.ignored.is_empty() {
+            writeln!(f, "  ignored (with a warning):")?;
+            for i in &self.ignored {
+                writeln!(f, "    {i}")?;
+            }
+        }
+        if !self.unsupported.is_empty() {
+            writeln!(f, "  not supported:")?;
+            for i in &self.unsupported {
+                writeln!(f, "    {i}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1298,6 +1517,50 @@ mod tests {
             m.sections_named("format").next().and_then(|f| f.get("utc")),
             Some("")
         );
+    }
+
+    #[test]
+    fn report_classifies_parameters_by_the_diagnostics_on_their_line() {
+        let raw = config1();
+        let mut mapped = raw.clone();
+        apply_checked(&mut mapped).expect("compat");
+        let warnings = [
+            ConfigWarning {
+                span: sp(13, 3),
+                message:
+                    "out_s3: parameter 's3_bucket' is accepted for compatibility and ignored: test"
+                        .into(),
+            },
+            ConfigWarning {
+                span: sp(8, 1),
+                message: "<match td.apache.access>: v0.12 parameters mapped to v1 sections: x"
+                    .into(),
+            },
+        ];
+        let errors = [
+            ConfigError::new(sp(14, 13), "out_s3: s3_region: not supported here"),
+            ConfigError::new(sp(9, 8), "unknown output plugin type 's3'"),
+        ];
+        let r = report(&raw, Some(&mapped), &warnings, &errors);
+        assert_eq!(r.directives, 2);
+        assert_eq!(
+            r.directives_unsupported, 1,
+            "the error is at <match>'s type"
+        );
+        assert_eq!(r.params, 12);
+        assert_eq!(r.params_supported, 9);
+        assert_eq!(r.mapped, 3, "format, buffer_path, flush_interval");
+        assert_eq!(
+            r.to_string(),
+            "compatibility: 1 of 2 directives and 9 of 12 parameters supported (3 v0.12 parameters mapped to v1 sections); 1 ignored with a warning; 2 not supported\n\
+             \x20 ignored (with a warning):\n\
+             \x20   td-agent.conf:13 s3_bucket: out_s3: parameter 's3_bucket' is accepted for compatibility and ignored: test\n\
+             \x20 not supported:\n\
+             \x20   td-agent.conf:14 s3_region: out_s3: s3_region: not supported here\n\
+             \x20   td-agent.conf:9 type: unknown output plugin type 's3'\n"
+        );
+        // Without the mapped tree (compat failed) nothing counts as mapped.
+        assert_eq!(report(&raw, None, &[], &[]).mapped, 0);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! group and appends it; [`OutputRunner::spawn_flushers`] starts the flush threads).
 
 use crate::buffer::config::{BufferConfig, BufferType};
-use crate::buffer::timekey::timekey_of;
+use crate::buffer::timekey::{TimekeyMemo, timekey_of};
 use crate::buffer::{Buffer, BufferError, BufferOptions, Durability};
 use crate::inject::Inject;
 use logship_api::chunk::MemoryBody;
@@ -326,11 +326,44 @@ impl OutputRunner {
         };
         let n = events.len() as u64;
         let mut groups: Vec<(ChunkMetadata, Vec<Event>)> = Vec::new();
-        for e in events {
-            let m = Self::metadata_of(cfg, tag, &e);
-            match groups.iter_mut().find(|(gm, _)| *gm == m) {
-                Some((_, v)) => v.push(e),
-                None => groups.push((m, vec![e])),
+        if cfg.chunk_key_fields.is_empty() {
+            // The usual case: the chunk depends only on the time slice, which is looked up
+            // once per distinct second, and the metadata is built once per slice.
+            let memo = TimekeyMemo::default();
+            let tk = cfg.timekey.as_secs() as i64;
+            let mut last: Option<(Option<i64>, usize)> = None;
+            for e in events {
+                let key = cfg
+                    .chunk_key_time
+                    .then(|| memo.timekey_of(e.time.secs, tk, &cfg.timekey_zone));
+                let at = match last {
+                    Some((k, at)) if k == key => at,
+                    _ => {
+                        let at = match groups.iter().position(|(gm, _)| gm.timekey == key) {
+                            Some(at) => at,
+                            None => {
+                                let m = ChunkMetadata {
+                                    tag: cfg.chunk_key_tag.then(|| tag.to_string()),
+                                    timekey: key,
+                                    variables: BTreeMap::new(),
+                                };
+                                groups.push((m, Vec::new()));
+                                groups.len() - 1
+                            }
+                        };
+                        last = Some((key, at));
+                        at
+                    }
+                };
+                groups[at].1.push(e);
+            }
+        } else {
+            for e in events {
+                let m = Self::metadata_of(cfg, tag, &e);
+                match groups.iter_mut().find(|(gm, _)| *gm == m) {
+                    Some((_, v)) => v.push(e),
+                    None => groups.push((m, vec![e])),
+                }
             }
         }
         let last = groups.len().saturating_sub(1);

@@ -41,7 +41,7 @@
 
 pub mod pattern;
 
-use crate::buffer::timekey::timekey_of;
+use crate::buffer::timekey::TimekeyMemo;
 use crate::engine::output::{Mode, OutputRunner};
 use async_trait::async_trait;
 use logship_api::{Checkpoint, EmitError, ErrorEvents, Event, EventSink, Filter};
@@ -235,12 +235,14 @@ impl Router {
             // The usual case: one chunk per (tag, time slice); the tag is fixed here, so the
             // batch needs splitting only when its events span time slices.
             let tk = cfg.timekey.as_secs() as i64;
-            let slice = |e: &Event| timekey_of(e.time.secs, tk, &cfg.timekey_zone);
-            let one_chunk = !cfg.chunk_key_time
-                || events
+            let one_chunk = !cfg.chunk_key_time || {
+                let memo = TimekeyMemo::default();
+                let slice = |e: &Event| memo.timekey_of(e.time.secs, tk, &cfg.timekey_zone);
+                events
                     .first()
-                    .map(&slice)
-                    .is_none_or(|k0| events.iter().all(|e| slice(e) == k0));
+                    .map(slice)
+                    .is_none_or(|k0| events.iter().all(|e| slice(e) == k0))
+            };
             if one_chunk {
                 return self
                     .emit_checkpointed_in(label, tag, events, &checkpoint.entries)

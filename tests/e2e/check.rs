@@ -126,3 +126,142 @@ fn s3_compatible_example_configs_check() {
         );
     }
 }
+
+/// A td-agent.conf being migrated: `format` and `buffer_path` (v0.12, mapped), `s3_bucket`
+/// (supported), `use_bundled_cert` (accepted by fluent-plugin-s3, ignored by logship) and
+/// `enable_ruby`, which logship supports only as `false`.
+fn migrating_conf(enable_ruby: bool) -> String {
+    format!(
+        "<source>\n\
+         \x20 @type tail\n\
+         \x20 format apache2\n\
+         \x20 path access.log\n\
+         \x20 pos_file access.pos\n\
+         \x20 tag apache.access\n\
+         </source>\n\
+         <filter apache.**>\n\
+         \x20 @type record_transformer\n\
+         \x20 enable_ruby {enable_ruby}\n\
+         \x20 <record>\n\
+         \x20   shipper logship\n\
+         \x20 </record>\n\
+         </filter>\n\
+         <match apache.**>\n\
+         \x20 @type s3\n\
+         \x20 s3_bucket my-log-bucket\n\
+         \x20 s3_region ap-northeast-1\n\
+         \x20 buffer_path buffer/s3\n\
+         \x20 use_bundled_cert true\n\
+         </match>\n"
+    )
+}
+
+/// The summary's item lines under `heading` (indented by four spaces).
+fn listed<'a>(out: &'a str, heading: &str) -> Vec<&'a str> {
+    out.lines()
+        .skip_while(|l| *l != heading)
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .map(str::trim)
+        .collect()
+}
+
+#[test]
+fn check_summarises_supported_ignored_and_unsupported_parameters_with_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    crate::support::write(dir.path(), "td-agent.conf", &migrating_conf(true));
+    let out = run(&["check", "-c", "td-agent.conf"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "no pipeline for an invalid file");
+    assert!(
+        stderr.contains(
+            "compatibility: 3 of 3 directives and 11 of 13 parameters supported \
+             (2 v0.12 parameters mapped to v1 sections); 1 ignored with a warning; 1 not supported\n"
+        ),
+        "{stderr}"
+    );
+    let ignored = listed(&stderr, "  ignored (with a warning):");
+    assert_eq!(ignored.len(), 1, "{stderr}");
+    assert!(
+        ignored[0].starts_with(
+            "td-agent.conf:20 use_bundled_cert: out_s3: parameter 'use_bundled_cert' is accepted for compatibility and ignored: "
+        ),
+        "{stderr}"
+    );
+    let unsupported = listed(&stderr, "  not supported:");
+    assert_eq!(unsupported.len(), 1, "{stderr}");
+    assert!(
+        unsupported[0].starts_with("td-agent.conf:10 enable_ruby: ")
+            && unsupported[0].contains("enable_ruby is not supported"),
+        "{stderr}"
+    );
+    // Supported parameters are counted, not listed.
+    assert!(!stderr.contains("td-agent.conf:17 s3_bucket"), "{stderr}");
+}
+
+#[test]
+fn check_of_a_valid_td_agent_conf_ends_with_the_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    crate::support::write(dir.path(), "td-agent.conf", &migrating_conf(false));
+    let out = run(&["check", "-c", "td-agent.conf"], dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.starts_with("configuration td-agent.conf is valid"),
+        "{stdout}"
+    );
+    let summary = stdout
+        .lines()
+        .position(|l| l.starts_with("compatibility: "))
+        .map(|i| stdout.lines().skip(i).collect::<Vec<_>>())
+        .unwrap_or_default();
+    assert_eq!(
+        summary.first().copied(),
+        Some(
+            "compatibility: 3 of 3 directives and 12 of 13 parameters supported \
+             (2 v0.12 parameters mapped to v1 sections); 1 ignored with a warning; 0 not supported"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(summary.get(1).copied(), Some("  ignored (with a warning):"));
+    assert!(
+        summary
+            .get(2)
+            .is_some_and(|l| l.starts_with("    td-agent.conf:20 use_bundled_cert: ")),
+        "{stdout}"
+    );
+    assert_eq!(
+        summary.len(),
+        3,
+        "the summary is last, nothing unsupported:\n{stdout}"
+    );
+    // The warning itself is still on stderr, with its column.
+    assert!(
+        stderr.contains("td-agent.conf:20:3: warning: out_s3: parameter 'use_bundled_cert'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_summary_of_the_v012_example_has_everything_supported() {
+    let conf = root().join("examples/td-agent-v012.conf");
+    let out = run(
+        &["check", "-c", conf.to_str().expect("utf-8 path")],
+        &root(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        "compatibility: 2 of 2 directives and 12 of 12 parameters supported \
+         (3 v0.12 parameters mapped to v1 sections); 0 ignored with a warning; 0 not supported",
+        "{stdout}"
+    );
+}

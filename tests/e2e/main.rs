@@ -5,6 +5,8 @@ mod check_errors;
 mod crash;
 mod daemon;
 mod flush;
+mod full_disk;
+mod package;
 mod run_sample;
 mod s3;
 mod s3_faults;

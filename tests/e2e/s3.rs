@@ -310,3 +310,60 @@ fn multipart_upload_of_a_200_mib_chunk_keeps_memory_flat() {
         "peak RSS {peak_kib} KiB is not far below the chunk ({chunk_kib} KiB)"
     );
 }
+
+/// Issue #5, with real restarts: every `logship flush` is a new process (no index cache) that
+/// uploads one more chunk of the same hour. Each must land on the next index after one
+/// ListObjectsV2 page, with no HEAD and a single PutObject, rather than walking every taken
+/// index with full-body conditional PUTs (run k used to cost k+1 PUTs and k HEADs).
+#[test]
+fn a_restarted_logship_finds_the_next_index_with_one_list() {
+    const RUNS: usize = 12;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt.block_on(S3TestServer::start()).expect("s3s-fs");
+    let t = server.target();
+    server.create_bucket("restart").expect("bucket");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let conf = write(d, "logship.conf", &config(d, &t, "restart", "logs/"));
+    let conf = conf.to_str().expect("utf-8");
+    let store_conf = crate::support::s3_store_config(&t, "restart");
+    let store = rt
+        .block_on(logship_out_s3::open_store(&store_conf))
+        .expect("store");
+    for run in 0..RUNS {
+        let before = server.counters().snapshot();
+        append(
+            &d.join("access.log"),
+            &crate::support::apache_lines_at(13, run * 5, 5),
+        );
+        run_ok(&["flush", "-c", conf], d);
+        let after = server.counters().snapshot();
+        let [put, put_conditional, head, get, list, _] =
+            std::array::from_fn::<usize, 6, _>(|i| after[i] - before[i]);
+        if run + 1 == RUNS {
+            eprintln!(
+                "logship flush #{}, {run} objects in the prefix: put={put} conditional_put={put_conditional} head={head} get={get} list={list}",
+                run + 1
+            );
+        }
+        assert_eq!(
+            (put, put_conditional, head, get, list),
+            (0, 1, 0, 0, 2),
+            "run {run}: one PutObject, no HEAD, check_apikey_on_start's listing and one page for the prefix"
+        );
+        let key = format!("logs/2015062113_{run}.gz");
+        let body = rt
+            .block_on(store.get(&key))
+            .expect("get")
+            .unwrap_or_else(|| panic!("{key} was not written"));
+        let text =
+            String::from_utf8(decompress(StoreAs::Gzip, &body).expect("gzip")).expect("utf-8");
+        assert_eq!(text.lines().count(), 5, "{text}");
+        assert!(
+            text.contains(&format!("\"path\":\"/item/{}\"", run * 5)),
+            "{key}: {text}"
+        );
+    }
+    let keys = rt.block_on(store.list("logs/")).expect("list");
+    assert_eq!(keys.len(), RUNS, "{keys:?}");
+}

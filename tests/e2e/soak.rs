@@ -71,7 +71,7 @@ fn now_ts() -> String {
 }
 
 /// `n` lines from `first` on, stamped now.
-fn seq_lines(first: u64, n: u64) -> String {
+pub(crate) fn seq_lines(first: u64, n: u64) -> String {
     let ts = now_ts();
     (first..first + n).map(|s| seq_line(s, &ts)).collect()
 }
@@ -93,10 +93,10 @@ fn poll(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// What the bucket holds: every sequence number with how often, and the records without one.
 #[derive(Default)]
-struct Tally {
-    seqs: BTreeMap<u64, u32>,
-    other_records: u64,
-    objects: usize,
+pub(crate) struct Tally {
+    pub(crate) seqs: BTreeMap<u64, u32>,
+    pub(crate) other_records: u64,
+    pub(crate) objects: usize,
 }
 
 /// The sequence number of a delivered line (`time<TAB>tag<TAB>{..."path":"/seq/N"...}`).
@@ -107,19 +107,22 @@ fn seq_of(line: &str) -> Option<u64> {
 }
 
 /// The in-process S3 server, the bucket's reader and a scratch directory.
-struct Soak {
-    name: &'static str,
+pub(crate) struct Soak {
+    pub(crate) name: &'static str,
     rt: tokio::runtime::Runtime,
     server: S3TestServer,
     store: Arc<dyn logship_out_s3::store::ObjectStore>,
     _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    log: PathBuf,
+    pub(crate) dir: PathBuf,
+    /// Where the pos_file (`tail.pos`) and the file buffer (`buffer/`) go: `dir` unless a
+    /// scenario moves them (full_disk.rs puts them on a small tmpfs).
+    pub(crate) state: PathBuf,
+    pub(crate) log: PathBuf,
     started: Instant,
 }
 
 impl Soak {
-    fn new(name: &'static str) -> Soak {
+    pub(crate) fn new(name: &'static str) -> Soak {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let server = rt.block_on(S3TestServer::start()).expect("s3s-fs");
         server.create_bucket(BUCKET).expect("create bucket");
@@ -139,16 +142,17 @@ impl Soak {
             store,
             log: dir.join("logship.log"),
             _tmp: tmp,
+            state: dir.clone(),
             dir,
             started: Instant::now(),
         }
     }
 
-    fn stop_server(&mut self) {
+    pub(crate) fn stop_server(&mut self) {
         self.rt.block_on(self.server.stop());
     }
 
-    fn restart_server(&mut self) {
+    pub(crate) fn restart_server(&mut self) {
         self.rt
             .block_on(self.server.restart())
             .expect("restart the S3 server on its port");
@@ -157,9 +161,15 @@ impl Soak {
     /// Writes the configuration: in_tail of `path` (one or more `path` globs) with
     /// `source_extra` lines -> out_s3 gzip, file buffer with `buffer_extra` lines; `extra`
     /// (whole sections) at the end.
-    fn config(&self, path: &str, source_extra: &str, buffer_extra: &str, extra: &str) -> PathBuf {
+    pub(crate) fn config(
+        &self,
+        path: &str,
+        source_extra: &str,
+        buffer_extra: &str,
+        extra: &str,
+    ) -> PathBuf {
         let t = self.server.target();
-        let d = self.dir.display();
+        let d = self.state.display();
         write(
             &self.dir,
             "logship.conf",
@@ -212,7 +222,7 @@ impl Soak {
     }
 
     /// Starts `logship run -c conf`, its output appended to the scenario's log.
-    fn start(&self, conf: &Path) -> Child {
+    pub(crate) fn start(&self, conf: &Path) -> Child {
         let out = OpenOptions::new()
             .create(true)
             .append(true)
@@ -231,18 +241,18 @@ impl Soak {
     }
 
     /// The last lines of the logship log.
-    fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
-    fn log_contains(&self, needle: &str) -> bool {
+    pub(crate) fn log_contains(&self, needle: &str) -> bool {
         fs::read_to_string(&self.log).is_ok_and(|t| t.contains(needle))
     }
 
     /// SIGTERM, and a clean exit within `timeout`.
-    fn stop(&self, child: &mut Child, timeout: Duration) {
+    pub(crate) fn stop(&self, child: &mut Child, timeout: Duration) {
         signal(child, "TERM");
         let status = wait_with_timeout(child, timeout).status;
         assert!(
@@ -254,7 +264,7 @@ impl Soak {
     }
 
     /// Every object of the bucket, gunzipped and tallied.
-    fn delivered(&self) -> Tally {
+    pub(crate) fn delivered(&self) -> Tally {
         self.rt.block_on(async {
             let mut t = Tally::default();
             let keys = self.store.list(PREFIX).await.expect("list objects");
@@ -276,13 +286,13 @@ impl Soak {
     }
 
     /// Polls the bucket until it holds `total` distinct sequence numbers or `timeout` passes.
-    fn wait_delivered(&self, total: u64, timeout: Duration) -> bool {
+    pub(crate) fn wait_delivered(&self, total: u64, timeout: Duration) -> bool {
         poll(timeout, || self.delivered().seqs.len() as u64 >= total)
     }
 
     /// Compares the bucket with sequence numbers `0..total`, prints the scenario line and
     /// asserts lost=0 duplicated=0; returns the tally.
-    fn verify(&self, total: u64) -> Tally {
+    pub(crate) fn verify(&self, total: u64) -> Tally {
         let t = self.delivered();
         let lost = (0..total).filter(|n| !t.seqs.contains_key(n)).count();
         let duplicated: u64 = t.seqs.values().map(|c| u64::from(c - 1)).sum();
@@ -533,7 +543,7 @@ fn soak_copytruncate() {
     let logs = s.dir.join("log");
     fs::create_dir_all(&logs).expect("mkdir");
     let access = logs.join("access.log");
-    let pos = s.dir.join("tail.pos");
+    let pos = s.state.join("tail.pos");
     // Only access.log is tailed: the copies are what logrotate keeps, not new input.
     let conf = s.config(&access.display().to_string(), "", "", "");
     let mut f = OpenOptions::new()
@@ -658,7 +668,7 @@ fn full_buffer(name: &'static str, source_extra: &str, wait_secs: u64) {
     );
     // Still paused a moment later: nothing could be written.
     std::thread::sleep(Duration::from_secs(2));
-    let buffered: u64 = crate::support::files_with_ext(&s.dir.join("buffer"), "chunk")
+    let buffered: u64 = crate::support::files_with_ext(&s.state.join("buffer"), "chunk")
         .iter()
         .filter_map(|p| fs::metadata(p).ok())
         .map(|m| m.len())

@@ -381,3 +381,77 @@ pub fn run_measured(
         peak_kib,
     )
 }
+
+/// A tmpfs mounted by a test, unmounted (`umount -l`) when dropped, also when the test panics.
+pub struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`mount -o size=`, e.g. `8m`) at `dir` (created). Err says
+    /// why it cannot (not root, no mount permission in this container).
+    pub fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs at {} failed ({}): {}",
+                dir.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The mount point.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// Bytes this process may still write on the file system of `dir`.
+pub fn free_bytes(dir: &Path) -> u64 {
+    logship::buffer::store::free_bytes(dir).expect("statvfs")
+}
+
+/// Writes zeros to `path` (appending) until `limit` bytes were written or the file system is
+/// full (ENOSPC); returns the bytes written.
+pub fn fill_disk(path: &Path, limit: u64) -> u64 {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open ballast");
+    let block = vec![0u8; 64 << 10];
+    let mut n = 0u64;
+    while n < limit {
+        let want = (limit - n).min(block.len() as u64) as usize;
+        match f.write(&block[..want]) {
+            Ok(0) => break,
+            Ok(k) => n += k as u64,
+            Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
+            Err(e) => panic!("ballast {}: {e}", path.display()),
+        }
+    }
+    n
+}

@@ -571,16 +571,32 @@ impl Run {
                     return Ok(false);
                 }
             }
-            let n = match r.fill(tailer::BLOCK) {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(plugin = %self.id, path = key, error = %e, "in_tail: read failed; will retry");
-                    return Ok(false);
+            // Read up to `tailer::BATCH_BYTES` before the next batch, block by block: while
+            // catching up, one batch (and one group commit in a file buffer) per megabyte
+            // rather than per block.
+            let mut got = 0usize;
+            loop {
+                let n = match r.fill(tailer::BLOCK) {
+                    Ok(n) => n,
+                    Err(e) if got == 0 => {
+                        tracing::warn!(plugin = %self.id, path = key, error = %e, "in_tail: read failed; will retry");
+                        return Ok(false);
+                    }
+                    // Emit what was read; the error comes back on the next read.
+                    Err(_) => break,
+                };
+                r.window.1 += n as u64;
+                TailMetrics::add(&self.metrics.bytes_read, n as u64);
+                got += n;
+                let rate_limited = self
+                    .cfg
+                    .read_bytes_limit_per_second
+                    .is_some_and(|per_sec| r.window.1 >= per_sec);
+                if n == 0 || r.pending() >= tailer::BATCH_BYTES || rate_limited {
+                    break;
                 }
-            };
-            r.window.1 += n as u64;
-            TailMetrics::add(&self.metrics.bytes_read, n as u64);
-            if n == 0 {
+            }
+            if got == 0 {
                 break;
             }
         }
@@ -621,6 +637,7 @@ impl Run {
                 self.pos_dirty = true;
             }
         }
+        r.release_memory();
         Ok(true)
     }
 

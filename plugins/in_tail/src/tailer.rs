@@ -19,6 +19,11 @@ use std::time::Instant;
 /// Bytes read per `read(2)`.
 pub const BLOCK: usize = 256 * 1024;
 
+/// How much a catching-up reader buffers before handing out a batch (several blocks): fewer,
+/// larger batches mean fewer group commits downstream. [`Reader::release_memory`] gives the
+/// room back once the file is read to its end.
+pub const BATCH_BYTES: usize = 1024 * 1024;
+
 /// How many leading bytes of a file are kept to recognise it (truncated-and-regrown files).
 pub const FINGERPRINT_LEN: usize = 1024;
 
@@ -201,6 +206,20 @@ impl Reader {
             self.fingerprint = now;
         }
         Ok(true)
+    }
+
+    /// Drops the consumed bytes and shrinks a buffer grown past two blocks (a catch-up read)
+    /// back to one block, or to what is still pending: a thousand idle files hold a block
+    /// each at most.
+    pub fn release_memory(&mut self) {
+        if self.buf.capacity() > 2 * BLOCK {
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.buf_offset += self.start as u64;
+                self.start = 0;
+            }
+            self.buf.shrink_to(BLOCK.max(self.buf.len()));
+        }
     }
 
     /// Reads one block at the read position (compacting the buffer first). Returns the bytes

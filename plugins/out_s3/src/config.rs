@@ -384,6 +384,57 @@ fn endpoint_host(url: &str) -> &str {
         .unwrap_or(host_port)
 }
 
+/// The key format fluent-plugin-s3 uses with `check_object false` when none is configured.
+pub const CHECK_OBJECT_FALSE_KEY_FORMAT: &str =
+    "%{path}/%{time_slice}_%{hms_slice}.%{file_extension}";
+
+/// With `check_object false` nothing is looked up before an upload (a PutObject-only policy
+/// works), so the key alone must tell the chunks of one time slice apart. Warns when it may not:
+/// only `%{hms_slice}` (the upload's second), or nothing at all. `%{index}`, `%{hex_random}`,
+/// `%{uuid_flush}` and `${chunk_id}` are enough.
+fn warn_check_object_false(
+    r: &mut SectionReader<'_>,
+    t: &KeyTemplate,
+    defaulted: bool,
+    overwrite: bool,
+) {
+    if t.has_index() || t.has_unique_part() {
+        return;
+    }
+    let section = r.section();
+    let span = section
+        .param("s3_object_key_format")
+        .or_else(|| section.param("check_object"))
+        .map(|p| p.key_span.clone())
+        .unwrap_or_else(|| section.span.clone());
+    let which = if defaulted {
+        format!(
+            "check_object false without s3_object_key_format: using fluent-plugin-s3's {CHECK_OBJECT_FALSE_KEY_FORMAT}, which"
+        )
+    } else {
+        "check_object false: s3_object_key_format".to_string()
+    };
+    let collide = if t.has_hms_slice() {
+        "tells the chunks of one time slice apart only by %{hms_slice}, the second of the upload: two chunks \
+         of a slice uploaded within the same second (a busy hour, a flush at shutdown) get the same key"
+    } else {
+        "has none of %{index}, %{hex_random}, %{uuid_flush}, ${chunk_id} or %{hms_slice}: every chunk of a \
+         time slice gets the same key"
+    };
+    let then = if overwrite {
+        "and with overwrite true the later one replaces the earlier"
+    } else {
+        "and the later one is refused (never overwritten) and goes to the backup directory"
+    };
+    let fix = if defaulted {
+        "set s3_object_key_format %{path}/%{time_slice}_%{hms_slice}_${chunk_id}.%{file_extension}"
+            .to_string()
+    } else {
+        "add ${chunk_id} (or %{uuid_flush}, %{hex_random}) to s3_object_key_format".to_string()
+    };
+    r.warn(span, format!("{which} {collide}, {then}: {fix}"));
+}
+
 /// Reads and validates an `<match>` section of type s3 (after the compat mapping). Every error
 /// is recorded in `r`; the result is None when a required value is missing or invalid.
 pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
@@ -589,14 +640,10 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
         .clone()
         .unwrap_or_else(default_s3_object_key_format);
     if !check_object && key_format_raw.is_none() {
-        // fluent-plugin-s3 switches to a key that needs no existence check.
-        key_format = "%{path}/%{time_slice}_%{hms_slice}.%{file_extension}".to_string();
-        r.warn(section.span.clone(), "check_object false without s3_object_key_format: using %{path}/%{time_slice}_%{hms_slice}.%{file_extension}");
-    } else if !check_object && let Some(p) = section.param("check_object") {
-        r.warn(
-            p.key_span.clone(),
-            "check_object false: make sure s3_object_key_format is unique per chunk (e.g. ${chunk_id}), or objects are overwritten",
-        );
+        // fluent-plugin-s3 (v1.8, out_s3.rb) switches to a key that needs no existence check,
+        // with a '/' after %{path} (its documentation shows none; its code, which is what
+        // td-agent wrote, has it).
+        key_format = CHECK_OBJECT_FALSE_KEY_FORMAT.to_string();
     }
     let s3_object_key_format = match KeyTemplate::parse_with_path(&key_format, &path) {
         Ok(t) => Some(t),
@@ -614,6 +661,11 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
     let overwrite_configured = section
         .get("overwrite")
         .is_some_and(|v| v.trim() == "true" || v.trim() == "yes");
+    if let Some(t) = &s3_object_key_format
+        && !check_object
+    {
+        warn_check_object_false(r, t, key_format_raw.is_none(), overwrite_configured);
+    }
     if let Some(t) = &s3_object_key_format
         && check_object
         && !overwrite_configured

@@ -130,6 +130,29 @@ impl IndexFormat {
         Ok(Self { width, radix })
     }
 
+    /// The index `s` stands for, when `s` is exactly what [`IndexFormat::format`] renders for
+    /// it (`"007"` under `%03d`, not `"07"`; `"ff"` under `%x`, not `"FF"`).
+    pub fn parse_exact(&self, s: &str) -> Option<u64> {
+        let radix = match self.radix {
+            IndexRadix::Decimal => 10,
+            IndexRadix::LowerHex | IndexRadix::UpperHex => 16,
+        };
+        if s.is_empty() || !s.bytes().all(|b| self.is_digit(b)) {
+            return None;
+        }
+        let i = u64::from_str_radix(s, radix).ok()?;
+        (self.format(i) == s).then_some(i)
+    }
+
+    /// Whether `b` can be a digit of a rendered index.
+    fn is_digit(&self, b: u8) -> bool {
+        match self.radix {
+            IndexRadix::Decimal => b.is_ascii_digit(),
+            IndexRadix::LowerHex => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+            IndexRadix::UpperHex => b.is_ascii_digit() || (b'A'..=b'F').contains(&b),
+        }
+    }
+
     /// Formats an index.
     pub fn format(&self, i: u64) -> String {
         let w = self.width;
@@ -193,6 +216,54 @@ pub struct KeyVars<'a> {
     pub chunk_id: &'a str,
     /// Record-field chunk key values.
     pub variables: &'a BTreeMap<String, String>,
+}
+
+/// Where `%{index}` sits in the keys of one chunk's family (everything but the index rendered):
+/// the prefix to list, and a matcher that reads the index back out of a listed key
+/// ([`KeyTemplate::index_pattern`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexPattern {
+    prefix: String,
+    tail: Vec<Segment>,
+    format: IndexFormat,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Text(String),
+    Index,
+}
+
+impl IndexPattern {
+    /// The key rendered up to the first `%{index}`: every key of the family starts with it.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The index of `key` when `key` is one of the family's keys (the template rendered with
+    /// that index, in `index_format`), else None: objects of other templates, hosts, slices or
+    /// extensions under the same prefix are not counted.
+    pub fn index_of(&self, key: &str) -> Option<u64> {
+        let rest = key.strip_prefix(self.prefix.as_str())?;
+        let run = rest
+            .bytes()
+            .take_while(|b| self.format.is_digit(*b))
+            .count();
+        // The longest reading first (the largest index); a shorter one only when the text
+        // after the index itself starts with digits.
+        (1..=run).rev().find_map(|len| {
+            let digits = &rest[..len];
+            let index = self.format.parse_exact(digits)?;
+            let mut left = &rest[len..];
+            for seg in &self.tail {
+                left = match seg {
+                    Segment::Text(t) => left.strip_prefix(t.as_str())?,
+                    Segment::Index => left.strip_prefix(digits)?,
+                };
+            }
+            left.is_empty().then_some(index)
+        })
+    }
 }
 
 /// Why a key could not be rendered.
@@ -341,6 +412,41 @@ impl KeyTemplate {
             .any(|p| matches!(p, Part::UuidFlush | Part::HexRandom | Part::ChunkId))
     }
 
+    /// Whether the template has `%{hms_slice}` (the wall-clock second of the upload: unique
+    /// per chunk only while no two chunks of a slice are uploaded within the same second).
+    pub fn has_hms_slice(&self) -> bool {
+        self.parts.contains(&Part::HmsSlice)
+    }
+
+    /// Where `%{index}` sits in the keys rendered from `vars` (whatever `vars.index`), or None
+    /// when the template has no `%{index}`. Errors as [`KeyTemplate::render`] (a missing value).
+    pub fn index_pattern(&self, vars: &KeyVars<'_>) -> Result<Option<IndexPattern>, KeyError> {
+        let Some(first) = self.parts.iter().position(|p| *p == Part::Index) else {
+            return Ok(None);
+        };
+        let mut prefix = String::new();
+        for p in &self.parts[..first] {
+            self.render_part(p, vars, false, &mut prefix)?;
+        }
+        let mut tail = Vec::new();
+        let mut text = String::new();
+        for p in &self.parts[first + 1..] {
+            if *p == Part::Index {
+                tail.push(Segment::Text(std::mem::take(&mut text)));
+                tail.push(Segment::Index);
+            } else {
+                self.render_part(p, vars, false, &mut text)?;
+            }
+        }
+        tail.push(Segment::Text(text));
+        tail.retain(|s| !matches!(s, Segment::Text(t) if t.is_empty()));
+        Ok(Some(IndexPattern {
+            prefix,
+            tail,
+            format: vars.index_format.clone(),
+        }))
+    }
+
     /// Whether the template uses `%{uuid_flush}`.
     pub fn uses_uuid_flush(&self) -> bool {
         self.parts.contains(&Part::UuidFlush)
@@ -384,6 +490,23 @@ impl KeyTemplate {
 
     fn render_inner(&self, v: &KeyVars<'_>, lenient: bool) -> Result<String, KeyError> {
         let mut out = String::with_capacity(self.format.len() + 32);
+        for p in &self.parts {
+            self.render_part(p, v, lenient, &mut out)?;
+        }
+        if out.starts_with('/') || out.split('/').any(|seg| seg == "..") {
+            return Err(KeyError::Unsafe(out));
+        }
+        Ok(out)
+    }
+
+    /// Appends one part, rendered, to `out`.
+    fn render_part(
+        &self,
+        p: &Part,
+        v: &KeyVars<'_>,
+        lenient: bool,
+        out: &mut String,
+    ) -> Result<(), KeyError> {
         let missing = |what: &str| -> Result<String, KeyError> {
             if lenient {
                 Ok("x".to_string())
@@ -391,63 +514,58 @@ impl KeyTemplate {
                 Err(KeyError::Missing(what.to_string()))
             }
         };
-        for p in &self.parts {
-            match p {
-                Part::Literal(s) => out.push_str(s),
-                Part::Time(f) => match &v.timekey {
-                    Some(t) => out.push_str(&f.format(t)),
-                    None => out.push_str(&missing(&format!(
-                        "time directives in {:?} (time is not a chunk key)",
-                        f.as_str()
-                    ))?),
-                },
-                Part::Path => out.push_str(v.path),
-                Part::TimeSlice => {
-                    // fluent-plugin-s3 renders an empty time slice for chunks without a timekey.
-                    if let Some(t) = &v.timekey {
-                        out.push_str(&v.time_slice_format.format(t));
-                    }
+        match p {
+            Part::Literal(s) => out.push_str(s),
+            Part::Time(f) => match &v.timekey {
+                Some(t) => out.push_str(&f.format(t)),
+                None => out.push_str(&missing(&format!(
+                    "time directives in {:?} (time is not a chunk key)",
+                    f.as_str()
+                ))?),
+            },
+            Part::Path => out.push_str(v.path),
+            Part::TimeSlice => {
+                // fluent-plugin-s3 renders an empty time slice for chunks without a timekey.
+                if let Some(t) = &v.timekey {
+                    out.push_str(&v.time_slice_format.format(t));
                 }
-                Part::Index => out.push_str(&v.index_format.format(v.index)),
-                Part::FileExtension => out.push_str(v.file_extension),
-                Part::UuidFlush => match v.uuid_flush {
-                    Some(u) => out.push_str(u),
-                    None => out.push_str(&missing("%{uuid_flush}")?),
-                },
-                Part::HexRandom => out.push_str(v.hex_random),
-                Part::Hostname => out.push_str(v.hostname),
-                Part::HmsSlice => match v.hms_slice {
-                    Some(h) => out.push_str(h),
-                    None => out.push_str(&missing("%{hms_slice}")?),
-                },
-                Part::Tag => match v.tag {
-                    Some(t) => out.push_str(t),
-                    None => out.push_str(&missing("${tag} (tag is not a chunk key)")?),
-                },
-                Part::TagIndex(n) => {
-                    let part = v.tag.and_then(|t| {
-                        let parts: Vec<&str> = t.split('.').collect();
-                        let idx = if *n < 0 { parts.len() as i64 + n } else { *n };
-                        usize::try_from(idx)
-                            .ok()
-                            .and_then(|i| parts.get(i).copied())
-                    });
-                    match part {
-                        Some(s) => out.push_str(s),
-                        None => out.push_str(&missing(&format!("${{tag[{n}]}}"))?),
-                    }
-                }
-                Part::ChunkId => out.push_str(v.chunk_id),
-                Part::Field(f) => match v.variables.get(f) {
-                    Some(val) => out.push_str(val),
-                    None => out.push_str(&missing(&format!("${{{f}}} (not a chunk key)"))?),
-                },
             }
+            Part::Index => out.push_str(&v.index_format.format(v.index)),
+            Part::FileExtension => out.push_str(v.file_extension),
+            Part::UuidFlush => match v.uuid_flush {
+                Some(u) => out.push_str(u),
+                None => out.push_str(&missing("%{uuid_flush}")?),
+            },
+            Part::HexRandom => out.push_str(v.hex_random),
+            Part::Hostname => out.push_str(v.hostname),
+            Part::HmsSlice => match v.hms_slice {
+                Some(h) => out.push_str(h),
+                None => out.push_str(&missing("%{hms_slice}")?),
+            },
+            Part::Tag => match v.tag {
+                Some(t) => out.push_str(t),
+                None => out.push_str(&missing("${tag} (tag is not a chunk key)")?),
+            },
+            Part::TagIndex(n) => {
+                let part = v.tag.and_then(|t| {
+                    let parts: Vec<&str> = t.split('.').collect();
+                    let idx = if *n < 0 { parts.len() as i64 + n } else { *n };
+                    usize::try_from(idx)
+                        .ok()
+                        .and_then(|i| parts.get(i).copied())
+                });
+                match part {
+                    Some(s) => out.push_str(s),
+                    None => out.push_str(&missing(&format!("${{tag[{n}]}}"))?),
+                }
+            }
+            Part::ChunkId => out.push_str(v.chunk_id),
+            Part::Field(f) => match v.variables.get(f) {
+                Some(val) => out.push_str(val),
+                None => out.push_str(&missing(&format!("${{{f}}} (not a chunk key)"))?),
+            },
         }
-        if out.starts_with('/') || out.split('/').any(|seg| seg == "..") {
-            return Err(KeyError::Unsafe(out));
-        }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -662,6 +780,63 @@ mod tests {
         assert_eq!(t.render(&v).expect("renders"), "x/_0");
         let t = KeyTemplate::parse("x/%Y/%{index}").expect("parses");
         assert!(matches!(t.render(&v), Err(KeyError::Missing(_))));
+    }
+
+    #[test]
+    fn index_pattern_reads_the_index_back_from_listed_keys() {
+        let mut f = Fixture::new("%Y%m%d%H");
+        let t = KeyTemplate::parse_with_path(
+            "%{path}%{time_slice}_%{index}.%{file_extension}",
+            "logs/",
+        )
+        .expect("parses");
+        let p = t
+            .index_pattern(&f.vars())
+            .expect("renders")
+            .expect("has an index");
+        assert_eq!(p.prefix(), "logs/2011010213_");
+        assert_eq!(p.index_of("logs/2011010213_0.gz"), Some(0));
+        assert_eq!(p.index_of("logs/2011010213_1234.gz"), Some(1234));
+        for foreign in [
+            "logs/2011010213_.gz",
+            "logs/2011010213_12.gz.tmp",
+            "logs/2011010213_12.zst",
+            "logs/2011010213_x1.gz",
+            "logs/2011010213_01.gz", // never rendered by %d
+            "logs/2011010214_1.gz",
+            "logs/2011010213_99999999999999999999999.gz", // beyond u64
+        ] {
+            assert_eq!(p.index_of(foreign), None, "{foreign}");
+        }
+
+        // index_format %03d: only three-digit (or longer) renderings count.
+        f.index = IndexFormat::parse("%03d").expect("format");
+        let p = t.index_pattern(&f.vars()).expect("ok").expect("index");
+        assert_eq!(p.index_of("logs/2011010213_007.gz"), Some(7));
+        assert_eq!(p.index_of("logs/2011010213_1000.gz"), Some(1000));
+        assert_eq!(p.index_of("logs/2011010213_7.gz"), None);
+        assert_eq!(p.index_of("logs/2011010213_0007.gz"), None);
+
+        // Hex, and text after the index that starts with digits.
+        f.index = IndexFormat::parse("%x").expect("format");
+        let t = KeyTemplate::parse("x/%{index}%{hostname}-%{index}.gz").expect("parses");
+        let mut v = f.vars();
+        v.hostname = "1host";
+        let p = t.index_pattern(&v).expect("ok").expect("index");
+        assert_eq!(p.prefix(), "x/");
+        assert_eq!(p.index_of("x/ff1host-ff.gz"), Some(255));
+        assert_eq!(p.index_of("x/ff1host-fe.gz"), None);
+        assert_eq!(p.index_of("x/FF1host-FF.gz"), None);
+        v.index = 31;
+        assert_eq!(p.index_of(&t.render(&v).expect("renders")), Some(31));
+
+        // No index: no pattern; a missing value is an error.
+        let t = KeyTemplate::parse("x/%{time_slice}.gz").expect("parses");
+        assert_eq!(t.index_pattern(&f.vars()), Ok(None));
+        let t = KeyTemplate::parse("${tag}/%{index}").expect("parses");
+        let mut v = f.vars();
+        v.tag = None;
+        assert!(matches!(t.index_pattern(&v), Err(KeyError::Missing(_))));
     }
 
     #[test]

@@ -35,12 +35,33 @@
 //!    honour it (the test suite checks moto and s3s-fs);
 //! 4. on a retry (a persisted key exists) one HEAD first tells whether an earlier attempt got
 //!    through, so the body is not sent again;
-//! 5. the next free `%{index}` per rendered prefix is cached, so a busy hour does not probe from
-//!    0 for every chunk.
+//! 5. the next free `%{index}` of each key family (the key rendered with index 0) is cached, so
+//!    a busy hour does not probe from 0 for every chunk. On a cache miss (a new slice, or a
+//!    restart) with `check_object` the store is asked once ([`S3Output`]'s index discovery):
+//!    one ListObjectsV2 page per 1,000 keys under the key rendered up to `%{index}` (e.g.
+//!    `logs/2015062113_`), each listed key parsed back with the rest of the template and
+//!    `index_format` (keys of other layouts under that prefix do not count), and the chunk
+//!    starts at the highest index + 1. A store that refuses the listing (AccessDenied,
+//!    NotImplemented, any error) gets one warning and HEAD probing instead: 0, 1, 3, 7 ... until
+//!    a free index, then a binary search, about 2·log2(N) HEADs for N objects (a refusal that
+//!    cannot change is remembered, so later prefixes do not try to list again). Either way the
+//!    conditional PUT stays the guard: two agents racing for one index never overwrite. So the
+//!    first upload of a prefix after a restart costs one LIST + one PUT, not N+1 full-body
+//!    PUTs and N HEADs; a key that is unique per chunk by itself (`%{hex_random}`,
+//!    `%{uuid_flush}`, `${chunk_id}`) starts at 0 without a listing, and a persisted key that
+//!    turns out to be taken triggers one discovery instead of stepping index by index.
 //!
-//! `overwrite true` PUTs without a condition, as fluent-plugin-s3 does. A key without `%{index}`
-//! that is taken by another chunk fails the chunk (fluent-plugin-s3 raises "duplicated path is
-//! generated" too); it is never overwritten.
+//! `overwrite true` PUTs without a condition, as fluent-plugin-s3 does, at the next free
+//! `%{index}` found as above (fluent-plugin-s3 probes with `check_object` whatever `overwrite`
+//! says). A key without `%{index}` that is taken by another chunk fails the chunk
+//! (fluent-plugin-s3 raises "duplicated path is generated" too); it is never overwritten.
+//!
+//! `check_object false` looks nothing up before an upload, so a PutObject-only IAM policy works
+//! (with `check_bucket false` and `check_apikey_on_start false`): no listing, no HEAD, just the
+//! conditional PUT; only a taken key costs a HEAD, to tell a re-sent chunk from another one, and
+//! is never overwritten. Without `s3_object_key_format` the key is fluent-plugin-s3's
+//! `%{path}/%{time_slice}_%{hms_slice}.%{file_extension}` ([`config::CHECK_OBJECT_FALSE_KEY_FORMAT`]);
+//! configuration warns when the key cannot tell two chunks of a slice apart.
 //!
 //! Errors are classified by the store ([`store::StoreError`]); a missing bucket is created at
 //! the next write when `auto_create_bucket` is true, otherwise it is unrecoverable.
@@ -59,9 +80,11 @@ use logship_api::{
     PluginError, Record, Registry, Section, SectionReader,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use store::{LocalDirStore, ObjectStore, PutObject, PutOutcome, S3Store, StoreError};
+use store::{
+    LIST_PAGE_SIZE, LocalDirStore, ObjectStore, PutObject, PutOutcome, S3Store, StoreError,
+};
 use zone::SliceZone;
 
 /// The chunk attribute holding the chosen object: `INDEX<TAB>HMS<TAB>KEY`.
@@ -75,6 +98,9 @@ const MAX_INDEX_PROBES: u32 = 10_000;
 
 /// Most prefixes whose next index is remembered.
 const INDEX_CACHE_LIMIT: usize = 4096;
+
+/// Highest index HEAD probing looks at (it doubles its step from 0 up to here).
+const MAX_PROBED_INDEX: u64 = 1 << 40;
 
 const COND_UNKNOWN: u8 = 0;
 const COND_SUPPORTED: u8 = 1;
@@ -90,7 +116,12 @@ pub struct S3Output {
     time_slice_format: Strftime,
     store: tokio::sync::OnceCell<Arc<dyn ObjectStore>>,
     conditional: AtomicU8,
+    /// The next free `%{index}` per key family (the key rendered with index 0).
     next_index: Mutex<HashMap<String, u64>>,
+    /// The store refused a listing for good (e.g. AccessDenied): HEAD probing from then on.
+    list_refused: AtomicBool,
+    /// Whether the one warning about falling back from listing was logged.
+    discovery_warned: AtomicBool,
     /// Where large compressed bodies are spooled: `<root_dir>/out_s3-spool`, else the system's
     /// temporary directory.
     spool_dir: std::path::PathBuf,
@@ -223,12 +254,174 @@ impl S3Output {
         m
     }
 
-    fn cached_index(&self, prefix: &str) -> u64 {
+    fn cached_index(&self, family: &str) -> Option<u64> {
         self.next_index
             .lock()
             .ok()
-            .and_then(|m| m.get(prefix).copied())
-            .unwrap_or(0)
+            .and_then(|m| m.get(family).copied())
+    }
+
+    /// Where a new chunk of the key family `family` starts looking for a free `%{index}`: the
+    /// cache, else (with `check_object`) the store is asked once ([`Self::discover_index`]).
+    async fn next_index(
+        &self,
+        store: &dyn ObjectStore,
+        chunk: &Chunk,
+        ids: &ChunkIds,
+        hms: &str,
+        family: &str,
+    ) -> Result<u64, PluginError> {
+        if let Some(next) = self.cached_index(family) {
+            return Ok(next);
+        }
+        // check_object false never looks (a PutObject-only policy must do); a key that is
+        // unique per chunk by itself is free at index 0, as fluent-plugin-s3 finds it.
+        let template = &self.config.s3_object_key_format;
+        if !self.config.check_object || template.has_unique_part() {
+            return Ok(0);
+        }
+        let next = self.discover_index(store, chunk, ids, hms).await?;
+        self.remember_next(family.to_string(), next);
+        Ok(next)
+    }
+
+    /// The next free `%{index}` of the chunk's key family, from the store: one ListObjectsV2
+    /// page per 1,000 keys under the rendered prefix before `%{index}` (the highest index found
+    /// + 1), or, where listing is refused, HEAD probing ([`Self::probe_free_index`]).
+    async fn discover_index(
+        &self,
+        store: &dyn ObjectStore,
+        chunk: &Chunk,
+        ids: &ChunkIds,
+        hms: &str,
+    ) -> Result<u64, PluginError> {
+        let vars = self.key_vars(chunk, ids, hms, 0);
+        let pattern = match self.config.s3_object_key_format.index_pattern(&vars) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Ok(0),
+            Err(e) => {
+                return Err(PluginError::Unrecoverable(format!(
+                    "out_s3 bucket {:?}: chunk {}: {e}",
+                    self.config.s3_bucket, ids.hex
+                )));
+            }
+        };
+        if !self.list_refused.load(Ordering::Relaxed) {
+            match self.highest_listed_index(store, &pattern).await {
+                Ok((highest, pages)) => {
+                    let next = highest.map_or(0, |h| h.saturating_add(1));
+                    tracing::debug!(
+                        prefix = %pattern.prefix(),
+                        pages,
+                        next,
+                        "out_s3: listed the prefix for the next %{{index}}"
+                    );
+                    return Ok(next);
+                }
+                Err(e) => {
+                    if !e.is_retryable() {
+                        self.list_refused.store(true, Ordering::Relaxed);
+                    }
+                    if self.discovery_warned.swap(true, Ordering::Relaxed) {
+                        tracing::debug!(error = %e, "out_s3: listing failed; HEAD probing");
+                    } else {
+                        tracing::warn!(
+                            error = %e,
+                            "out_s3: cannot list the bucket to find the next %{{index}} of a prefix; \
+                             finding it with HEAD requests instead (allow s3:ListBucket on the bucket to save them)"
+                        );
+                    }
+                }
+            }
+        }
+        self.probe_free_index(store, chunk, ids, hms).await
+    }
+
+    /// The highest index among the listed keys of `pattern`'s family, and the pages read. A
+    /// missing bucket holds no key.
+    async fn highest_listed_index(
+        &self,
+        store: &dyn ObjectStore,
+        pattern: &key::IndexPattern,
+    ) -> Result<(Option<u64>, u32), StoreError> {
+        let mut highest: Option<u64> = None;
+        let mut token: Option<String> = None;
+        let mut pages = 0u32;
+        loop {
+            let page = match store
+                .list_page(pattern.prefix(), token.as_deref(), LIST_PAGE_SIZE)
+                .await
+            {
+                Ok(p) => p,
+                Err(StoreError::NoSuchBucket(_)) => return Ok((highest, pages)),
+                Err(e) => return Err(e),
+            };
+            pages += 1;
+            for key in &page.keys {
+                if let Some(i) = pattern.index_of(key) {
+                    highest = highest.max(Some(i));
+                }
+            }
+            match page.next {
+                Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
+                _ => return Ok((highest, pages)),
+            }
+        }
+    }
+
+    /// A free `%{index}` found with HEAD requests: 0, 1, 3, 7, 15 ... until one is free, then
+    /// a binary search between the last taken and that one, about 2·log2(N) requests for N
+    /// taken indexes (indexes are taken in order, so this is the first free one unless objects
+    /// were deleted in between; the conditional PUT still guards whatever it returns). A store
+    /// that refuses HEAD too leaves the conditional PUTs to find it.
+    async fn probe_free_index(
+        &self,
+        store: &dyn ObjectStore,
+        chunk: &Chunk,
+        ids: &ChunkIds,
+        hms: &str,
+    ) -> Result<u64, PluginError> {
+        // `taken` is known taken (None: nothing known), `free` known free.
+        let mut taken: Option<u64> = None;
+        let mut free: Option<u64> = None;
+        let mut probe = 0u64;
+        loop {
+            let key = self.render(chunk, ids, hms, probe)?;
+            let exists = match store.head(&key).await {
+                Ok(info) => info.is_some(),
+                Err(e) if e.is_retryable() => return Err(plugin_error(e)),
+                Err(e) => {
+                    let from = taken.map_or(0, |t| t + 1);
+                    tracing::warn!(
+                        error = %e,
+                        from,
+                        "out_s3: cannot HEAD either; the conditional PUT finds the free %{{index}}"
+                    );
+                    return Ok(from);
+                }
+            };
+            if exists {
+                taken = Some(probe);
+            } else {
+                free = Some(probe);
+            }
+            match (taken, free) {
+                (None, Some(f)) => return Ok(f),
+                (Some(t), None) => {
+                    // Gallop: 0, 1, 3, 7 ...
+                    if t >= MAX_PROBED_INDEX {
+                        return Err(PluginError::Retryable(format!(
+                            "out_s3 {}: more than {MAX_PROBED_INDEX} indexes of {key:?} are taken",
+                            store.describe()
+                        )));
+                    }
+                    probe = t * 2 + 1;
+                }
+                (Some(t), Some(f)) if f > t.saturating_add(1) => probe = t + (f - t) / 2,
+                (_, Some(f)) => return Ok(f),
+                (None, None) => return Ok(0),
+            }
+        }
     }
 
     /// An earlier attempt already uploaded this chunk under `current.key`: remembers its index
@@ -250,13 +443,18 @@ impl S3Output {
         );
     }
 
-    fn remember_index(&self, prefix: String, used: u64) {
+    fn remember_index(&self, family: String, used: u64) {
+        self.remember_next(family, used.saturating_add(1));
+    }
+
+    /// Remembers that the key family's indexes below `next` are taken.
+    fn remember_next(&self, family: String, next: u64) {
         if let Ok(mut m) = self.next_index.lock() {
-            if m.len() >= INDEX_CACHE_LIMIT && !m.contains_key(&prefix) {
+            if m.len() >= INDEX_CACHE_LIMIT && !m.contains_key(&family) {
                 m.clear();
             }
-            let next = m.entry(prefix).or_insert(0);
-            *next = (*next).max(used + 1);
+            let entry = m.entry(family).or_insert(0);
+            *entry = (*entry).max(next);
         }
     }
 
@@ -270,12 +468,14 @@ impl S3Output {
             _ => self.config.gzip_level,
         };
         let id = chunk.id;
-        let spool =
-            (chunk.body.len() > self.config.multipart_threshold).then(|| self.spool_dir.clone());
+        let len = chunk.body.len();
+        let spool = (len > self.config.multipart_threshold).then(|| self.spool_dir.clone());
         tokio::task::spawn_blocking(move || -> std::io::Result<store::Body> {
             let reader = src.open()?;
             match spool {
-                None => compress::compress(store_as, level, reader).map(store::Body::from),
+                None => {
+                    compress::compress_sized(store_as, level, reader, len).map(store::Body::from)
+                }
                 Some(dir) => {
                     std::fs::create_dir_all(&dir)?;
                     let tmp = tempfile::Builder::new()
@@ -355,6 +555,9 @@ impl S3Output {
             .attribute(KEY_ATTRIBUTE)
             .and_then(|s| PersistedKey::decode(&s));
         let has_index = self.config.s3_object_key_format.has_index();
+        // Whether `current.index` already starts past the objects the store holds (cache or
+        // discovery); a persisted key from an earlier run does not.
+        let mut looked = false;
         let mut current = match persisted.clone() {
             Some(p) => p,
             None => {
@@ -363,9 +566,11 @@ impl S3Output {
                     .at(chrono::Utc::now().timestamp())
                     .map(|t| t.format("%H%M%S").to_string())
                     .unwrap_or_default();
-                let prefix = self.render(chunk, &ids, &hms, 0)?;
+                let family = self.render(chunk, &ids, &hms, 0)?;
                 let index = if has_index {
-                    self.cached_index(&prefix)
+                    looked = true;
+                    self.next_index(store.as_ref(), chunk, &ids, &hms, &family)
+                        .await?
                 } else {
                     0
                 };
@@ -433,7 +638,21 @@ impl S3Output {
                     return Ok(());
                 }
                 PutOutcome::AlreadyExists => {
-                    let info = store.head(&current.key).await.map_err(plugin_error)?;
+                    let info = match store.head(&current.key).await {
+                        Ok(info) => info,
+                        Err(e) if !e.is_retryable() => {
+                            // E.g. a PutObject-only policy (check_object false): whose object
+                            // it is cannot be read, so it is left alone.
+                            return Err(PluginError::Unrecoverable(format!(
+                                "out_s3 {}: key {:?} is taken and its metadata cannot be read ({e}): refusing to \
+                                 overwrite it (it may be this chunk's own earlier upload whose answer was lost); \
+                                 make keys unique per chunk with ${{chunk_id}} or allow s3:GetObject",
+                                store.describe(),
+                                current.key
+                            )));
+                        }
+                        Err(e) => return Err(plugin_error(e)),
+                    };
                     let Some(info) = info else {
                         // Gone between the PUT and the HEAD: try the same key again.
                         probes += 1;
@@ -467,7 +686,20 @@ impl S3Output {
                         )));
                     }
                     self.remember_index(prefix.clone(), current.index);
-                    let index = current.index + 1;
+                    let mut index = current.index + 1;
+                    if !looked
+                        && self.config.check_object
+                        && !self.config.s3_object_key_format.has_unique_part()
+                    {
+                        // A key persisted by an earlier run is taken: ask the store once
+                        // rather than stepping over every taken index with a full PUT.
+                        looked = true;
+                        let next = self
+                            .discover_index(store.as_ref(), chunk, &ids, &current.hms)
+                            .await?;
+                        self.remember_next(prefix.clone(), next);
+                        index = index.max(next);
+                    }
                     current = PersistedKey {
                         index,
                         key: self.render(chunk, &ids, &current.hms, index)?,
@@ -544,6 +776,8 @@ pub fn build(section: &Section, ctx: &PluginContext) -> BuildResult<dyn Output> 
                     store: tokio::sync::OnceCell::new(),
                     conditional: AtomicU8::new(COND_UNKNOWN),
                     next_index: Mutex::new(HashMap::new()),
+                    list_refused: AtomicBool::new(false),
+                    discovery_warned: AtomicBool::new(false),
                     spool_dir: ctx
                         .root_dir
                         .as_ref()
@@ -937,6 +1171,61 @@ mod tests {
             format!("{:?}", b.settings)
                 .contains("s3_object_key_format: \"%{path}%{time_slice}.%{file_extension}\"")
         );
+    }
+
+    #[test]
+    fn check_object_false_warns_when_chunks_of_a_slice_can_collide() {
+        let warnings = |extra: &[(&str, &str)]| -> Vec<String> {
+            let mut params = vec![
+                ("@type", "s3"),
+                ("s3_bucket", "b"),
+                ("path", "logs"),
+                ("check_object", "false"),
+            ];
+            params.extend_from_slice(extra);
+            let b = build(&section(&params), &ctx(true)).unwrap_or_else(|e| panic!("{e}"));
+            b.warnings.iter().map(|w| w.to_string()).collect()
+        };
+        // fluent-plugin-s3's key for check_object false: unique per second only.
+        let w = warnings(&[]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("td-agent.conf:5:3: warning: out_s3: check_object false without s3_object_key_format: \
+                 using fluent-plugin-s3's %{path}/%{time_slice}_%{hms_slice}.%{file_extension}, which tells"),
+            "{w:?}"
+        );
+        assert!(
+            w[0].contains("same second") && w[0].contains("never overwritten") && w[0].contains(
+                "set s3_object_key_format %{path}/%{time_slice}_%{hms_slice}_${chunk_id}.%{file_extension}"
+            ),
+            "{w:?}"
+        );
+        // Nothing that differs between chunks.
+        let w = warnings(&[("s3_object_key_format", "%{path}/%{time_slice}.gz")]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("td-agent.conf:6:3: warning: out_s3: check_object false: s3_object_key_format has none of")
+                && w[0].contains("add ${chunk_id}"),
+            "{w:?}"
+        );
+        let w = warnings(&[
+            ("s3_object_key_format", "%{path}/%{time_slice}.gz"),
+            ("overwrite", "true"),
+        ]);
+        assert!(
+            w.len() == 1 && w[0].contains("the later one replaces the earlier"),
+            "{w:?}"
+        );
+        // Enough to tell chunks apart: no warning.
+        for format in [
+            "%{path}/%{time_slice}_${chunk_id}.gz",
+            "%{path}/%{time_slice}_%{hex_random}.gz",
+            "%{path}/%{time_slice}_%{uuid_flush}.gz",
+            "%{path}/%{time_slice}_%{index}.gz",
+        ] {
+            let w = warnings(&[("s3_object_key_format", format)]);
+            assert!(w.is_empty(), "{format}: {w:?}");
+        }
     }
 
     fn chunk(id: u8, timekey: Option<i64>, bytes: &[u8]) -> Chunk {

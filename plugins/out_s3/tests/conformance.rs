@@ -7,7 +7,7 @@ mod support;
 use logship_api::{Chunk, Output};
 use logship_out_s3::compress::decompress;
 use logship_out_s3::config::StoreAs;
-use logship_out_s3::store::{ObjectStore, PutObject, PutOutcome, StoreError};
+use logship_out_s3::store::{ListPage, ObjectStore, PutObject, PutOutcome, StoreError};
 use logship_out_s3::{CHUNK_ID_METADATA, KEY_ATTRIBUTE};
 use std::collections::BTreeMap;
 use support::*;
@@ -327,6 +327,10 @@ async fn the_key_is_persisted_before_the_first_attempt() {
     // s3s-fs only: the server is stopped while the chunk is written.
     let mut t = s3s("persist").await;
     let out = t.output(&[("path", "logs/")]).await;
+    let fresh = t.output(&[("path", "logs/")]).await;
+    out.write(&chunk(69, b"first\n".to_vec(), 1))
+        .await
+        .expect("first chunk");
     let c = chunk(70, formatted(out.as_ref(), 2, "p"), 2);
     let server = t.server.as_mut().expect("server");
     server.stop().await;
@@ -336,13 +340,27 @@ async fn the_key_is_persisted_before_the_first_attempt() {
         .body
         .attribute(KEY_ATTRIBUTE)
         .expect("persisted before the attempt");
-    assert!(persisted.ends_with("\tlogs/2015062113_0.gz"), "{persisted}");
+    assert!(persisted.ends_with("\tlogs/2015062113_1.gz"), "{persisted}");
+    // An output that has not seen the prefix yet must ask the store for the next index
+    // first: it fails (retryable) before any PUT, with nothing persisted.
+    let c0 = chunk(72, b"fresh\n".to_vec(), 1);
+    let e = fresh.write(&c0).await.expect_err("server down");
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(c0.body.attribute(KEY_ATTRIBUTE), None);
     server.restart().await.expect("restart");
     out.write(&c).await.expect("after restart");
     let s = t.store().await;
     assert_eq!(
         s.list("logs/").await,
-        Ok(vec!["logs/2015062113_0.gz".to_string()])
+        Ok(vec![
+            "logs/2015062113_0.gz".to_string(),
+            "logs/2015062113_1.gz".to_string()
+        ])
+    );
+    fresh.write(&c0).await.expect("after restart");
+    assert_eq!(
+        s.list("logs/2015062113_2").await,
+        Ok(vec!["logs/2015062113_2.gz".to_string()])
     );
 
     // A chunk whose key was persisted by an earlier run at index 5 goes exactly there.
@@ -355,6 +373,8 @@ async fn the_key_is_persisted_before_the_first_attempt() {
         s.list("logs/").await,
         Ok(vec![
             "logs/2015062113_0.gz".to_string(),
+            "logs/2015062113_1.gz".to_string(),
+            "logs/2015062113_2.gz".to_string(),
             "logs/2015062113_5.gz".to_string()
         ])
     );
@@ -528,18 +548,26 @@ async fn the_next_index_is_remembered_so_there_is_no_head_storm() {
         (0, 20, 0, 0),
         "one PUT per chunk"
     );
-    assert_eq!(list, 1, "check_apikey_on_start lists once");
+    assert_eq!(
+        list, 2,
+        "check_apikey_on_start lists once, and the first chunk of the prefix once"
+    );
 
-    // A restarted agent finds the 20 taken keys once, then remembers.
+    // A restarted agent lists the prefix once (one page), then remembers.
     let out2 = t.output(&[("path", "logs/")]).await;
     for i in 0..5u8 {
         out2.write(&chunk(150 + i, b"y\n".to_vec(), 1))
             .await
             .expect("write");
     }
-    let [_, put_conditional2, head2, ..] = counts(&t);
-    assert_eq!(head2, 20, "one HEAD per taken key, once");
-    assert_eq!(put_conditional2 - 20, 20 + 5);
+    let [_, put_conditional2, head2, _, list2, _] = counts(&t);
+    assert_eq!(head2, 0, "no HEAD at all");
+    assert_eq!(
+        list2 - 2,
+        2,
+        "check_apikey_on_start, and one page for the prefix"
+    );
+    assert_eq!(put_conditional2 - 20, 5, "one PUT per chunk");
     let s = t.store().await;
     assert_eq!(s.list("logs/").await.map(|v| v.len()), Ok(25));
     assert_eq!(
@@ -659,10 +687,10 @@ async fn large_objects_go_multipart_without_duplicates() {
             let c = server.counters();
             let parts = c.parts.load(std::sync::atomic::Ordering::SeqCst);
             let aborts = c.abort.load(std::sync::atomic::Ordering::SeqCst);
-            // c: 3 parts; none for its re-send (a HEAD finds it); c2: 2; c3: refused at _0 and
-            // at _1 (2 + 2), then 2 at _2.
-            assert_eq!(parts, 3 + 2 + 2 + 2 + 2, "parts");
-            assert_eq!(aborts, 2, "the refused uploads are aborted");
+            // c: 3 parts; none for its re-send (a HEAD finds it); c2: 2; c3: refused at _0
+            // (2), then a listing finds _0 and _1 taken, and 2 at _2.
+            assert_eq!(parts, 3 + 2 + 2 + 2, "parts");
+            assert_eq!(aborts, 1, "the refused upload is aborted");
         }
     }
 }
@@ -703,4 +731,365 @@ async fn lost_answers_and_throttling_neither_lose_nor_duplicate() {
         "the failures were injected: {put_conditional}"
     );
     assert!(head >= 2, "lost answers were resolved by HEAD: {head}");
+}
+
+/// The delta of the server's counters: (put, conditional put, head, get, list, bucket).
+fn delta(after: [usize; 6], before: [usize; 6]) -> [usize; 6] {
+    let mut d = [0; 6];
+    for i in 0..6 {
+        d[i] = after[i] - before[i];
+    }
+    d
+}
+
+/// Issue #5: after a restart (a new output, no index cache) the next `%{index}` of a prefix
+/// holding 100 objects is found with one LIST page, not by walking 0..100 with full-body PUTs.
+#[tokio::test]
+async fn after_a_restart_the_next_index_costs_one_list_and_one_put() {
+    const N: u8 = 100;
+    let t = s3s("restart").await;
+    let out = t.output(&[("path", "logs/")]).await;
+    let before = counts(&t);
+    let cs: Vec<_> = (0..N)
+        .map(|i| chunk(i, format!("c{i}\n").into_bytes(), 1))
+        .collect();
+    for c in &cs {
+        out.write(c).await.expect("write");
+    }
+    let first = delta(counts(&t), before);
+    eprintln!(
+        "{N} uploads by the first agent: {first:?} (put, conditional put, head, get, list, bucket)"
+    );
+    drop(out);
+
+    // "Restart": a new output with an empty index cache.
+    let out2 = t.output(&[("path", "logs/")]).await;
+    let before = counts(&t);
+    let c = chunk(N, b"after restart\n".to_vec(), 1);
+    out2.write(&c).await.expect("write after restart");
+    let [put, put_conditional, head, get, list, bucket] = delta(counts(&t), before);
+    eprintln!(
+        "first upload after a restart: put={put} conditional_put={put_conditional} head={head} get={get} list={list} bucket={bucket}"
+    );
+    let s = t.store().await;
+    let key = format!("logs/2015062113_{N}.gz");
+    let body = s.get(&key).await.expect("get").expect("lands on index N");
+    assert_eq!(
+        decompress(StoreAs::Gzip, &body).expect("gz"),
+        b"after restart\n"
+    );
+    assert_eq!(
+        (put, put_conditional, head, get, list, bucket),
+        (0, 1, 0, 0, 1, 0),
+        "one LIST page and one PUT"
+    );
+    let persisted = c.body.attribute(KEY_ATTRIBUTE).expect("persisted");
+    assert!(
+        persisted.starts_with(&format!("{N}\t")) && persisted.ends_with(&format!("\t{key}")),
+        "{persisted}"
+    );
+    // The next one is served from the cache: no LIST at all.
+    let before = counts(&t);
+    out2.write(&chunk(N + 1, b"next\n".to_vec(), 1))
+        .await
+        .expect("write");
+    assert_eq!(delta(counts(&t), before), [0, 1, 0, 0, 0, 0]);
+    assert_eq!(s.list("logs/").await.map(|v| v.len()), Ok(N as usize + 2));
+}
+
+#[tokio::test]
+async fn store_lists_page_by_page_in_key_order() {
+    for t in targets("pages").await {
+        let s = t.store().await;
+        let p = path_of(&t);
+        let m = meta("aa");
+        // (Not "a" itself: on a directory store a key cannot also be a "directory".)
+        for k in ["a/1", "a/10", "a/2", "a/sub/x", "b/1", "a.gz"] {
+            let key = format!("{p}{k}");
+            assert_eq!(
+                s.put_if_absent(put(&key, b"x", &m)).await,
+                Ok(PutOutcome::Created),
+                "{}",
+                t.name
+            );
+        }
+        let prefix = format!("{p}a/");
+        let (mut got, mut token, mut pages) = (Vec::new(), None::<String>, 0);
+        loop {
+            let page = s
+                .list_page(&prefix, token.as_deref(), 2)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", t.name));
+            pages += 1;
+            assert!(page.keys.len() <= 2, "{}: {page:?}", t.name);
+            got.extend(page.keys);
+            match page.next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+            assert!(pages < 10, "{}: pagination does not end", t.name);
+        }
+        let want: Vec<String> = ["a/1", "a/10", "a/2", "a/sub/x"]
+            .iter()
+            .map(|k| format!("{p}{k}"))
+            .collect();
+        assert_eq!(got, want, "{}", t.name);
+        assert!((2..=3).contains(&pages), "{}: {pages} pages", t.name);
+        assert_eq!(s.list(&prefix).await, Ok(want), "{}", t.name);
+        assert_eq!(
+            s.list_page(&format!("{p}zz"), None, 1000).await,
+            Ok(ListPage::default()),
+            "{}",
+            t.name
+        );
+    }
+}
+
+/// A second agent (or a restarted one) continues after the highest index in the store, read
+/// from a listing: `index_format` is honoured and keys of other layouts under the same prefix
+/// are not taken for ours.
+#[tokio::test]
+async fn a_restarted_agent_continues_after_the_highest_listed_index() {
+    for t in targets("discover").await {
+        let logs = format!("{}logs/", path_of(&t));
+        let extra = [("path", logs.as_str()), ("index_format", "%03d")];
+        let out = t.output(&extra).await;
+        for i in 0..3u8 {
+            out.write(&chunk(30 + i, b"a\n".to_vec(), 1))
+                .await
+                .expect("write");
+        }
+        let s = t.store().await;
+        let m = meta("foreign");
+        for k in [
+            "2015062113_010.gz",     // another agent's: counts
+            "2015062113_99.gz",      // not %03d
+            "2015062113_500.gz.tmp", // another suffix
+            "2015062113_900.zst",    // another extension
+            "2015062113_x.gz",
+            "2015062114_777.gz", // another slice
+        ] {
+            let key = format!("{logs}{k}");
+            s.put(put(&key, b"x", &m)).await.expect("put");
+        }
+        let restarted = t.output(&extra).await;
+        let c = chunk(40, b"after\n".to_vec(), 1);
+        restarted.write(&c).await.expect("write");
+        restarted
+            .write(&chunk(41, b"next\n".to_vec(), 1))
+            .await
+            .expect("write");
+        let ours: Vec<String> = s.list(&format!("{logs}2015062113_0")).await.expect("list");
+        let want: Vec<String> = ["000", "001", "002", "010", "011", "012"]
+            .iter()
+            .map(|i| format!("{logs}2015062113_{i}.gz"))
+            .collect();
+        assert_eq!(ours, want, "{}", t.name);
+        let body = s.get(&want[4]).await.expect("get").expect("exists");
+        assert_eq!(decompress(StoreAs::Gzip, &body).expect("gz"), b"after\n");
+    }
+}
+
+/// Listing pages through the whole prefix (the server returns 10 keys a page here).
+#[tokio::test]
+async fn index_discovery_reads_every_page() {
+    let t = s3s_with(
+        "pages",
+        logship_testkit::Quirks {
+            list_max_keys: Some(10),
+            ..Default::default()
+        },
+    )
+    .await;
+    let out = t.output(&[("path", "logs/")]).await;
+    for i in 0..25u8 {
+        out.write(&chunk(i, b"p\n".to_vec(), 1))
+            .await
+            .expect("write");
+    }
+    let restarted = t.output(&[("path", "logs/")]).await;
+    let before = counts(&t);
+    restarted
+        .write(&chunk(25, b"p\n".to_vec(), 1))
+        .await
+        .expect("write");
+    assert_eq!(
+        delta(counts(&t), before),
+        [0, 1, 0, 0, 3, 0],
+        "three pages of 10, 10 and 5 keys, one PUT"
+    );
+    let s = t.store().await;
+    assert_eq!(
+        s.list("logs/2015062113_25").await,
+        Ok(vec!["logs/2015062113_25.gz".to_string()])
+    );
+}
+
+/// An output for `extra` that is built but not started (start() lists the bucket).
+fn unstarted(t: &Target, extra: &[(&str, &str)]) -> Box<dyn Output> {
+    logship_out_s3::build(&t.section(extra), &ctx())
+        .unwrap_or_else(|e| panic!("{}: build: {e}", t.name))
+        .plugin
+}
+
+/// A key whose policy does not allow s3:ListBucket: the refused listing is noticed once and
+/// the next index is found with a few HEAD requests (not full-body PUTs), at the right place.
+#[tokio::test]
+async fn a_refused_listing_falls_back_to_head_probing() {
+    const N: u8 = 100;
+    let t = s3s_with(
+        "nolist",
+        logship_testkit::Quirks {
+            deny_list: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = t.store().await;
+    let extra = [("path", "logs/"), ("check_apikey_on_start", "false")];
+    let out = unstarted(&t, &extra);
+    let before = counts(&t);
+    for i in 0..N {
+        out.write(&chunk(i, b"d\n".to_vec(), 1))
+            .await
+            .expect("write");
+    }
+    assert_eq!(
+        delta(counts(&t), before),
+        [0, N as usize, 1, 0, 1, 0],
+        "one refused LIST, one HEAD (index 0 is free), then the cache"
+    );
+
+    let restarted = unstarted(&t, &extra);
+    let before = counts(&t);
+    let c = chunk(N, b"after restart\n".to_vec(), 1);
+    restarted.write(&c).await.expect("write");
+    let [put, put_conditional, head, get, list, _] = delta(counts(&t), before);
+    eprintln!(
+        "first upload after a restart, LIST refused, {N} objects: put={put} conditional_put={put_conditional} head={head} list={list}"
+    );
+    assert_eq!((put, put_conditional, get, list), (0, 1, 0, 1));
+    // 0, 1, 3, ... 63 taken, 127 free, then a binary search between them: 14 (not 100).
+    assert!((8..=16).contains(&head), "HEAD probing: {head}");
+    let key = format!("logs/2015062113_{N}.gz");
+    let body = s.get(&key).await.expect("get").expect("lands on index N");
+    assert_eq!(
+        decompress(StoreAs::Gzip, &body).expect("gz"),
+        b"after restart\n"
+    );
+
+    // The refusal is remembered: a new prefix is probed without trying to list again.
+    let before = counts(&t);
+    let next_hour = chunk_at(N + 1, Some(TIMEKEY + 3600), b"14\n".to_vec(), 1);
+    restarted.write(&next_hour).await.expect("write");
+    assert_eq!(delta(counts(&t), before), [0, 1, 1, 0, 0, 0]);
+    let body = s.get("logs/2015062114_0.gz").await.expect("get");
+    assert_eq!(
+        body.map(|b| decompress(StoreAs::Gzip, &b).ok()),
+        Some(Some(b"14\n".to_vec()))
+    );
+}
+
+/// `check_object false` without `s3_object_key_format`: fluent-plugin-s3's
+/// `%{path}/%{time_slice}_%{hms_slice}.%{file_extension}`, PutObject requests only, and a
+/// warning at configuration time about chunks uploaded within the same second.
+#[tokio::test]
+async fn check_object_false_default_key_is_fluent_plugin_s3_s_and_put_only() {
+    let t = s3s("putdefault").await;
+    let s = t.store().await;
+    let built = logship_out_s3::build(
+        &t.section(&[
+            ("path", "logs"),
+            ("check_object", "false"),
+            ("check_bucket", "false"),
+            ("check_apikey_on_start", "false"),
+        ]),
+        &ctx(),
+    )
+    .expect("builds");
+    let warnings: Vec<String> = built.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("%{path}/%{time_slice}_%{hms_slice}.%{file_extension}")
+            && warnings[0].contains("same second")
+            && warnings[0].contains("${chunk_id}"),
+        "{warnings:?}"
+    );
+    let out = built.plugin;
+    out.start().await.expect("start does nothing");
+    let before = counts(&t);
+    // Two slices, so that the wall-clock second cannot make them collide.
+    out.write(&chunk(1, b"13\n".to_vec(), 1))
+        .await
+        .expect("write");
+    out.write(&chunk_at(2, Some(TIMEKEY + 3600), b"14\n".to_vec(), 1))
+        .await
+        .expect("write");
+    assert_eq!(
+        delta(counts(&t), before),
+        [0, 2, 0, 0, 0, 0],
+        "PutObject only: (put, conditional put, head, get, list, bucket)"
+    );
+    let keys = s.list("logs/").await.expect("list");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    for (key, hour) in keys.iter().zip(["13", "14"]) {
+        let hms = key
+            .strip_prefix(&format!("logs/20150621{hour}_"))
+            .and_then(|r| r.strip_suffix(".gz"))
+            .unwrap_or_else(|| panic!("{key}"));
+        assert!(
+            hms.len() == 6 && hms.bytes().all(|b| b.is_ascii_digit()),
+            "{key}"
+        );
+    }
+}
+
+/// `check_object false` with a key that cannot tell two chunks of a slice apart: warned about
+/// at configuration time; the second chunk is refused with a clear error, never overwritten.
+#[tokio::test]
+async fn check_object_false_never_overwrites_a_colliding_key() {
+    let t = s3s("putcollide").await;
+    let s = t.store().await;
+    let built = logship_out_s3::build(
+        &t.section(&[
+            ("check_object", "false"),
+            ("check_bucket", "false"),
+            ("check_apikey_on_start", "false"),
+            (
+                "s3_object_key_format",
+                "logs/%{time_slice}.%{file_extension}",
+            ),
+        ]),
+        &ctx(),
+    )
+    .expect("builds");
+    let warnings: Vec<String> = built.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("every chunk of a time slice gets the same key")
+            && warnings[0].contains("add ${chunk_id}"),
+        "{warnings:?}"
+    );
+    let out = built.plugin;
+    let before = counts(&t);
+    out.write(&chunk(1, b"first\n".to_vec(), 1))
+        .await
+        .expect("first");
+    assert_eq!(delta(counts(&t), before), [0, 1, 0, 0, 0, 0]);
+    let e = out
+        .write(&chunk(2, b"second\n".to_vec(), 1))
+        .await
+        .expect_err("the key is taken");
+    assert!(!e.is_retryable(), "{e}");
+    assert!(
+        e.to_string().contains("refusing to overwrite")
+            && e.to_string().contains("logs/2015062113.gz"),
+        "{e}"
+    );
+    let body = s
+        .get("logs/2015062113.gz")
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(decompress(StoreAs::Gzip, &body).expect("gz"), b"first\n");
 }

@@ -106,6 +106,12 @@ pub struct Quirks {
     pub lose_put_answers: usize,
     /// Answer the first N PutObject requests with 503 SlowDown without storing anything.
     pub slow_down_puts: usize,
+    /// Answer every ListObjectsV2 with 403 AccessDenied, as for a key whose IAM policy lacks
+    /// `s3:ListBucket`.
+    pub deny_list: bool,
+    /// Return at most this many keys per ListObjectsV2 page (whatever the client asks), so
+    /// that pagination shows with a few objects.
+    pub list_max_keys: Option<i32>,
 }
 
 /// Requests the server answered, per operation.
@@ -211,6 +217,14 @@ impl S3 for Counted {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         bump(&self.counters.list);
+        if self.quirks.deny_list {
+            return Err(s3_error!(AccessDenied, "s3:ListBucket is not allowed"));
+        }
+        let mut req = req;
+        if let Some(cap) = self.quirks.list_max_keys {
+            let asked = req.input.max_keys.unwrap_or(1000);
+            req.input.max_keys = Some(asked.min(cap));
+        }
         self.inner.list_objects_v2(req).await
     }
     async fn head_bucket(

@@ -17,7 +17,7 @@
 //! writer (identical metadata, so the same chunk) completes on its retry and anyone else treats
 //! as a taken key. Directories are fsynced after each publication.
 
-use super::{Body, ObjectInfo, ObjectStore, PutObject, PutOutcome, StoreError};
+use super::{Body, ListPage, ObjectInfo, ObjectStore, PutObject, PutOutcome, StoreError};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -414,6 +414,30 @@ impl ObjectStore for LocalDirStore {
         let this = self.clone();
         let prefix = prefix.to_string();
         blocking(move || this.list_blocking(&prefix)).await
+    }
+
+    /// A walk of the bucket directory (only where keys with the prefix can be), cut into
+    /// pages; the token is the last key of the previous page.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+        max_keys: usize,
+    ) -> Result<ListPage, StoreError> {
+        let this = self.clone();
+        let prefix = prefix.to_string();
+        let after = token.map(str::to_string);
+        blocking(move || {
+            let mut keys = this.list_blocking(&prefix)?;
+            if let Some(after) = &after {
+                keys.retain(|k| k > after);
+            }
+            let more = keys.len() > max_keys.max(1);
+            keys.truncate(max_keys.max(1));
+            let next = if more { keys.last().cloned() } else { None };
+            Ok(ListPage { keys, next })
+        })
+        .await
     }
 
     async fn ensure_bucket(&self, create: bool) -> Result<(), StoreError> {

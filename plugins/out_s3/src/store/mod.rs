@@ -11,6 +11,9 @@
 //!   falls back to probing with [`ObjectStore::head`];
 //! * [`ObjectStore::head`] returns the object's user metadata, where out_s3 finds the chunk id it
 //!   stored with every upload, so that a re-send of an already uploaded chunk is recognised;
+//! * [`ObjectStore::list_page`] lists keys under a prefix one page at a time (ListObjectsV2 on
+//!   S3, a directory walk on a directory): out_s3 reads the highest `%{index}` of a prefix from
+//!   it after a restart instead of probing from 0;
 //! * [`ObjectStore::get`] and [`ObjectStore::list`] serve tests and tools.
 //!
 //! Errors are classified once, here, as retryable or not ([`StoreError`]); messages name the
@@ -108,6 +111,18 @@ pub struct ObjectInfo {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// One page of a listing ([`ObjectStore::list_page`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    /// Keys starting with the prefix, sorted, at most the page size.
+    pub keys: Vec<String>,
+    /// Where the next page starts (an opaque continuation token), None on the last page.
+    pub next: Option<String>,
+}
+
+/// Keys per page out_s3 asks for: S3's maximum (and default) for ListObjectsV2.
+pub const LIST_PAGE_SIZE: usize = 1000;
+
 /// A store failure, classified by what the caller should do.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum StoreError {
@@ -151,8 +166,33 @@ pub trait ObjectStore: Send + Sync {
     /// The object's bytes, or None when it does not exist.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Every key starting with `prefix`, sorted.
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// One page of at most `max_keys` keys starting with `prefix`, sorted, from the start
+    /// (`token` None) or from where the page that returned `token` as its `next` ended.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+        max_keys: usize,
+    ) -> Result<ListPage, StoreError>;
+
+    /// Every key starting with `prefix`, sorted (all pages of [`ObjectStore::list_page`]).
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .list_page(prefix, token.as_deref(), LIST_PAGE_SIZE)
+                .await?;
+            keys.extend(page.keys);
+            match page.next {
+                // A store that hands out the same token again would loop forever.
+                Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
+                _ => break,
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
 
     /// Checks the bucket exists; creates it when `create` and it does not.
     async fn ensure_bucket(&self, create: bool) -> Result<(), StoreError>;

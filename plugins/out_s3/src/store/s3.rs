@@ -23,7 +23,7 @@
 //! tokens are retryable; access denied, invalid credentials, signature mismatches and invalid
 //! requests are not; NoSuchBucket is reported as such so that the output can create the bucket.
 
-use super::{Body, ObjectInfo, ObjectStore, PutObject, PutOutcome, StoreError};
+use super::{Body, ListPage, ObjectInfo, ObjectStore, PutObject, PutOutcome, StoreError};
 use crate::config::{ChecksumPolicy, Endpoint, S3Config};
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
@@ -724,26 +724,47 @@ impl ObjectStore for S3Store {
         }
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+    async fn list_page(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+        max_keys: usize,
+    ) -> Result<ListPage, StoreError> {
         let ctx = self.context("ListObjectsV2", prefix);
-        let mut pages = self
+        let out = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
-            .into_paginator()
-            .send();
-        let mut keys = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify(&ctx, &e))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_string)),
-            );
-        }
+            .max_keys(i32::try_from(max_keys.max(1)).unwrap_or(i32::MAX))
+            .set_continuation_token(token.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| {
+                if is_not_implemented(&e) {
+                    // 501 would otherwise read as a retryable 5xx: listing will not start to
+                    // work on this store.
+                    StoreError::Unrecoverable(format!(
+                        "{ctx}: the store does not implement ListObjectsV2"
+                    ))
+                } else {
+                    classify(&ctx, &e)
+                }
+            })?;
+        let mut keys: Vec<String> = out
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect();
         keys.sort();
-        Ok(keys)
+        let next = if out.is_truncated() == Some(true) {
+            out.next_continuation_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+        } else {
+            None
+        };
+        Ok(ListPage { keys, next })
     }
 
     async fn ensure_bucket(&self, create: bool) -> Result<(), StoreError> {
