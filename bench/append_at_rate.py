@@ -4,10 +4,15 @@
     append_at_rate.py SRC DST RATE SECS
 
 Writes RATE * SECS lines (wrapping around SRC if it is shorter) in batches every 10 ms,
-each batch one write(2), so a reader sees whole lines arriving steadily.
+each batch one write(2), so a reader sees whole lines arriving steadily. Each line's
+`[dd/Mon/yyyy:HH:MM:SS +zzzz]` time is replaced with the current UTC time, as a live server
+writes it (old times would make every chunk due for upload at once).
 """
+import re
 import sys
 import time
+
+APACHE_TIME = re.compile(rb"\[\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\]")
 
 
 def main() -> None:
@@ -20,12 +25,13 @@ def main() -> None:
     with open(src, "rb") as f, open(dst, "ab", buffering=0) as out:
         while written < total:
             batch = []
+            now = time.strftime("[%d/%b/%Y:%H:%M:%S +0000]", time.gmtime()).encode()
             for _ in range(min(per_step, total - written)):
                 line = f.readline()
                 if not line:
                     f.seek(0)
                     line = f.readline()
-                batch.append(line)
+                batch.append(APACHE_TIME.sub(lambda _: now, line, count=1))
             out.write(b"".join(batch))
             written += len(batch)
             delay = start + written / rate - time.monotonic()

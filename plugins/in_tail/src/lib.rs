@@ -231,6 +231,12 @@ struct Run {
 /// How many closed-but-linked files are remembered for taking over by another path.
 const MAX_PROGRESS: usize = 4096;
 const TICK: Duration = Duration::from_secs(1);
+
+/// Shortest time between two passes over the files: lines that arrive within it are read as
+/// one batch (one group commit in a file buffer) rather than one batch per write of the web
+/// server. At 10,000 lines/s that is 10 batches a second instead of a hundred or more; the
+/// latency it adds is nothing next to a buffer's flush interval.
+const BATCH_WINDOW: Duration = Duration::from_millis(100);
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -1089,7 +1095,18 @@ impl Input for TailInput {
         let mut last_refresh = Instant::now();
         let mut last_tick = Instant::now() - TICK;
         let mut last_summary = Instant::now();
+        let mut last_pass: Option<Instant> = None;
         loop {
+            if shutdown.state() == RunState::Running
+                && let Some(at) = last_pass
+                && at.elapsed() < BATCH_WINDOW
+            {
+                tokio::select! {
+                    _ = shutdown.wait() => {}
+                    _ = tokio::time::sleep(BATCH_WINDOW.saturating_sub(at.elapsed())) => {}
+                }
+            }
+            last_pass = Some(Instant::now());
             match shutdown.state() {
                 RunState::Stop => break,
                 RunState::DrainAndStop => {

@@ -141,6 +141,114 @@ pub enum ChecksumPolicy {
     WhenSupported,
 }
 
+/// A parsed `proxy_uri`: `http://[user[:password]@]host[:port][/]` (or `https://`).
+#[derive(Clone)]
+pub struct ProxyUri {
+    /// The proxy without credentials: `scheme://host[:port]`.
+    pub url: String,
+    /// Basic authentication (percent-decoded user and password), when the URI had a userinfo.
+    pub basic_auth: Option<(String, Secret<String>)>,
+}
+
+impl std::fmt::Debug for ProxyUri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The user name may identify an account: redact it together with the password.
+        f.debug_struct("ProxyUri")
+            .field("url", &self.url)
+            .field(
+                "basic_auth",
+                &self.basic_auth.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish()
+    }
+}
+
+impl ProxyUri {
+    /// Parses a `proxy_uri`. The error never repeats the credentials.
+    pub fn parse(raw: &str) -> Result<ProxyUri, String> {
+        let raw = raw.trim();
+        let (scheme, rest) = raw
+            .split_once("://")
+            .ok_or("expected http://[user:password@]host[:port]")?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(format!(
+                "unsupported scheme {scheme:?}: expected http:// or https://"
+            ));
+        }
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        if !tail.is_empty() && tail != "/" {
+            return Err("a proxy URI has no path, query or fragment".into());
+        }
+        let (userinfo, host_port) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
+            let (h, after) = v6.split_once(']').ok_or("unterminated IPv6 address")?;
+            (h, after.strip_prefix(':'))
+        } else {
+            match host_port.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (host_port, None),
+            }
+        };
+        if host.is_empty() {
+            return Err("no host".into());
+        }
+        if !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+        {
+            return Err("the host has invalid characters".into());
+        }
+        if let Some(p) = port
+            && p.parse::<u16>().is_err()
+        {
+            return Err(format!("invalid port {p:?}"));
+        }
+        let basic_auth = match userinfo {
+            None => None,
+            Some(u) => {
+                let (user, password) = u.split_once(':').unwrap_or((u, ""));
+                let user = percent_decode(user).ok_or("invalid percent-encoding in the user")?;
+                let password =
+                    percent_decode(password).ok_or("invalid percent-encoding in the password")?;
+                if user.is_empty() {
+                    return Err("credentials without a user name".into());
+                }
+                Some((user, Secret::new(password)))
+            }
+        };
+        let url = format!("{scheme}://{host_port}");
+        // What the HTTP client will be given: refuse here what it would refuse at start.
+        aws_smithy_http_client::proxy::ProxyConfig::all(url.as_str()).map_err(|e| e.to_string())?;
+        Ok(ProxyUri { url, basic_auth })
+    }
+}
+
+/// `%XX` decoding of a URI userinfo part; None for a malformed escape or non-UTF-8 result.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// `<assume_role_credentials>`.
 #[derive(Debug, Clone)]
 pub struct AssumeRoleCredentials {
@@ -255,8 +363,12 @@ pub struct S3Config {
     pub ssl_ca_bundle: Option<PathBuf>,
     /// `ssl_ca_directory`: a directory of PEM certificates to trust. Default none.
     pub ssl_ca_directory: Option<PathBuf>,
-    /// `proxy_uri`. Default none. Secret-wrapped because it may carry credentials.
-    pub proxy_uri: Option<Secret<String>>,
+    /// `proxy_uri`, parsed: an HTTP(S) forward proxy for every S3 request (credentials in the
+    /// URI become basic authentication). Default none: connect directly; the `HTTP_PROXY` /
+    /// `HTTPS_PROXY` / `NO_PROXY` environment is **not** consulted (as before logship supported
+    /// `proxy_uri`), so that an environment set up for other tools does not silently reroute
+    /// uploads.
+    pub proxy_uri: Option<ProxyUri>,
     /// `path`: the key prefix, `%{path}`. Default "".
     pub path: String,
     /// `s3_object_key_format`, parsed. Default `%{path}%{time_slice}_%{index}.%{file_extension}`.
@@ -613,9 +725,8 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
             format!("'{k}' applies to AWS S3 only and cannot be combined with s3_endpoint"),
         );
     }
-    // The AWS SDK's HTTP client offers neither switching certificate verification off nor an
-    // explicit proxy through a supported API: refuse them here, where `logship check` shows it,
-    // rather than failing every upload.
+    // The AWS SDK's HTTP client offers no supported way to switch certificate verification
+    // off: refuse it here, where `logship check` shows it, rather than failing every upload.
     let ssl_verify_peer = r.get_or("ssl_verify_peer", true);
     if !ssl_verify_peer {
         r.error_at(
@@ -625,13 +736,16 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
     }
     let ssl_ca_bundle = r.get::<String>("ssl_ca_bundle").map(PathBuf::from);
     let ssl_ca_directory = r.get::<String>("ssl_ca_directory").map(PathBuf::from);
-    let proxy_uri: Option<Secret<String>> = r.get("proxy_uri");
-    if proxy_uri.is_some() {
-        r.error_at(
-            "proxy_uri",
-            "proxy_uri is not supported by logship yet: reach the endpoint directly or through a transparent proxy",
-        );
-    }
+    let proxy_uri = match r.get::<Secret<String>>("proxy_uri") {
+        Some(raw) => match ProxyUri::parse(raw.expose()) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                r.error_at("proxy_uri", format!("invalid proxy_uri: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
 
     let path = r.get_or("path", String::new());
     let key_format_raw = r.get::<String>("s3_object_key_format");

@@ -271,18 +271,38 @@ impl S3Output {
         hms: &str,
         family: &str,
     ) -> Result<u64, PluginError> {
-        if let Some(next) = self.cached_index(family) {
-            return Ok(next);
+        // A key that is unique per chunk by itself is free at index 0, as fluent-plugin-s3
+        // finds it.
+        if self.config.s3_object_key_format.has_unique_part() {
+            return Ok(self.cached_index(family).unwrap_or(0));
         }
-        // check_object false never looks (a PutObject-only policy must do); a key that is
-        // unique per chunk by itself is free at index 0, as fluent-plugin-s3 finds it.
-        let template = &self.config.s3_object_key_format;
-        if !self.config.check_object || template.has_unique_part() {
-            return Ok(0);
+        // Otherwise the index is claimed: concurrent writers of one family never start from
+        // the same index (a store whose If-None-Match is not atomic, or ignored, would let
+        // the second overwrite the first).
+        if self.cached_index(family).is_some() {
+            return Ok(self.claim_index(family.to_string(), 0));
         }
-        let next = self.discover_index(store, chunk, ids, hms).await?;
-        self.remember_next(family.to_string(), next);
-        Ok(next)
+        // check_object false never looks (a PutObject-only policy must do).
+        let first = if self.config.check_object {
+            self.discover_index(store, chunk, ids, hms).await?
+        } else {
+            0
+        };
+        Ok(self.claim_index(family.to_string(), first))
+    }
+
+    /// Takes the family's next index, at least `first`, and moves the cache past it.
+    fn claim_index(&self, family: String, first: u64) -> u64 {
+        let Ok(mut m) = self.next_index.lock() else {
+            return first;
+        };
+        if m.len() >= INDEX_CACHE_LIMIT && !m.contains_key(&family) {
+            m.clear();
+        }
+        let next = m.entry(family).or_insert(0);
+        let claimed = (*next).max(first);
+        *next = claimed.saturating_add(1);
+        claimed
     }
 
     /// The next free `%{index}` of the chunk's key family, from the store: one ListObjectsV2
@@ -699,6 +719,9 @@ impl S3Output {
                             .await?;
                         self.remember_next(prefix.clone(), next);
                         index = index.max(next);
+                    }
+                    if !self.config.s3_object_key_format.has_unique_part() {
+                        index = self.claim_index(prefix.clone(), index);
                     }
                     current = PersistedKey {
                         index,
@@ -1301,7 +1324,6 @@ mod tests {
             ("@type", "s3"),
             ("s3_bucket", "bucket"),
             ("ssl_verify_peer", "false"),
-            ("proxy_uri", "http://user:proxysecret@proxy:3128"),
         ]);
         let e = build(&s, &ctx(true)).err().expect("refused");
         let all = e.to_string();
@@ -1309,8 +1331,49 @@ mod tests {
             all.contains("ssl_verify_peer false is not supported"),
             "{all}"
         );
-        assert!(all.contains("proxy_uri is not supported"), "{all}");
-        assert!(!all.contains("proxysecret"), "{all}");
+    }
+
+    #[test]
+    fn proxy_uri_is_parsed_and_redacted() {
+        let s = section(&[
+            ("@type", "s3"),
+            ("s3_bucket", "bucket"),
+            (
+                "proxy_uri",
+                "http://us%40er:proxy%3Asecret@proxy.internal:3128/",
+            ),
+        ]);
+        let mut r = SectionReader::new(&s, "out_s3");
+        let cfg = config::read(&mut r, "host").expect("config");
+        assert!(!r.has_errors());
+        let p = cfg.proxy_uri.as_ref().expect("proxy_uri");
+        assert_eq!(p.url, "http://proxy.internal:3128");
+        let (user, password) = p.basic_auth.as_ref().expect("auth");
+        assert_eq!(user, "us@er");
+        assert_eq!(password.expose(), "proxy:secret");
+        let debug = format!("{cfg:?}");
+        assert!(!debug.contains("secret"), "{debug}");
+        assert!(!debug.contains("proxy%3A"), "{debug}");
+        assert!(debug.contains("http://proxy.internal:3128"), "{debug}");
+    }
+
+    #[test]
+    fn malformed_proxy_uri_is_a_config_error() {
+        for bad in [
+            "proxy:3128",
+            "socks5://proxy:1080",
+            "http://user:proxysecret@proxy:port",
+            "http://user:proxysecret@",
+            "http://user:proxysecret@proxy:3128/path",
+            "http://user:proxy%zzsecret@proxy:3128",
+        ] {
+            let s = section(&[("@type", "s3"), ("s3_bucket", "bucket"), ("proxy_uri", bad)]);
+            let e = build(&s, &ctx(true)).err().expect("refused");
+            let all = e.to_string();
+            assert!(all.contains("invalid proxy_uri"), "{bad}: {all}");
+            assert!(!all.contains("proxysecret"), "{bad}: {all}");
+            assert!(!all.contains("proxy%zz"), "{bad}: {all}");
+        }
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //!
 //! [`FaultProxy`] ([`proxy`]) stands between a client and such a server and injects faults:
 //! resets after the request was sent, 500 / 503 SlowDown answers, delays, a closed port.
+//! [`ForwardProxy`] is a minimal HTTP/1.1 forward proxy (absolute-form requests, counted), for
+//! `proxy_uri`.
 //!
 //! [`S3Target`] names an endpoint and credentials: the in-process server, or an external one
 //! given by the environment (`LOGSHIP_TEST_S3_ENDPOINT`, `LOGSHIP_TEST_S3_KEY`,
@@ -14,7 +16,7 @@
 //! server so that a quirk of one implementation cannot hide a bug.
 
 pub mod proxy;
-pub use proxy::{Fault, FaultProxy};
+pub use proxy::{Fault, FaultProxy, ForwardProxy, ForwardStats};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -160,6 +162,8 @@ struct Counted {
     inner: s3s_fs::FileSystem,
     quirks: Quirks,
     counters: Arc<Counters>,
+    /// Held across a conditional PutObject (check and write as one step).
+    conditional: tokio::sync::Mutex<()>,
 }
 
 /// Takes one from a budget of failures; true when one was left.
@@ -189,6 +193,13 @@ impl S3 for Counted {
         if take_one(&self.counters.slow_down_left) {
             return Err(s3_error!(SlowDown, "injected"));
         }
+        // s3s-fs checks If-None-Match and then writes: two racing conditional PUTs of one key
+        // could both succeed. S3 decides atomically, so conditional PUTs are serialised here.
+        let _atomic = if req.input.if_none_match.is_some() {
+            Some(self.conditional.lock().await)
+        } else {
+            None
+        };
         let out = self.inner.put_object(req).await?;
         if take_one(&self.counters.lose_answer_left) {
             return Err(s3_error!(
@@ -399,6 +410,7 @@ fn serve(
             inner,
             quirks,
             counters,
+            conditional: tokio::sync::Mutex::new(()),
         });
         b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         b.build()

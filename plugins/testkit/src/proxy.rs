@@ -568,3 +568,174 @@ mod tests {
         assert_eq!(proxy.injected().get("reset"), Some(&1));
     }
 }
+
+/// A minimal HTTP/1.1 **forward** proxy on 127.0.0.1 (random port), as `proxy_uri` points at.
+///
+/// It takes absolute-form requests (`PUT http://127.0.0.1:PORT/bucket/key HTTP/1.1`), counts
+/// them (and how many carried `Proxy-Authorization`), rewrites them to origin-form without the
+/// `Proxy-*` headers (the rest, body included, is forwarded byte for byte, so SigV4 signatures
+/// stay valid) and forwards them to the host and port named in the URI, then relays the answer.
+/// Client connections are kept alive; an upstream connection is reused while the target stays
+/// the same and the upstream keeps it open. Anything else (origin-form, `CONNECT`, `https://`)
+/// is answered `501` and counted as refused. Stops when dropped.
+pub struct ForwardProxy {
+    addr: SocketAddr,
+    stats: Arc<Mutex<ForwardStats>>,
+    task: JoinHandle<()>,
+}
+
+/// What a [`ForwardProxy`] saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForwardStats {
+    /// Absolute-form requests forwarded.
+    pub forwarded: usize,
+    /// Of those, requests that carried a `Proxy-Authorization` header.
+    pub with_auth: usize,
+    /// The distinct `Proxy-Authorization` values seen.
+    pub auth_values: Vec<String>,
+    /// Requests refused (not absolute-form `http://`).
+    pub refused: usize,
+}
+
+impl ForwardProxy {
+    /// Starts the proxy.
+    pub async fn start() -> std::io::Result<ForwardProxy> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let stats = Arc::new(Mutex::new(ForwardStats::default()));
+        let task = tokio::spawn(forward_accept_loop(listener, stats.clone()));
+        Ok(ForwardProxy { addr, stats, task })
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A snapshot of what the proxy saw.
+    pub fn stats(&self) -> ForwardStats {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Drop for ForwardProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn forward_accept_loop(listener: TcpListener, stats: Arc<Mutex<ForwardStats>>) {
+    // Connections live in this set: aborting the loop drops (aborts) them all.
+    let mut conns = JoinSet::new();
+    loop {
+        if let Ok((socket, _)) = listener.accept().await {
+            let st = stats.clone();
+            conns.spawn(async move {
+                // A connection error only ends that connection.
+                let _ = forward_conn(socket, st).await;
+            });
+        }
+        while conns.try_join_next().is_some() {}
+    }
+}
+
+/// An absolute-form request rewritten: (target `host:port`, the origin-form message, its
+/// `Proxy-Authorization` value).
+type Rewritten = (String, Vec<u8>, Option<String>);
+
+/// Rewrites an absolute-form `http://` request to origin-form; None for anything else.
+fn rewrite_absolute(request: &[u8]) -> Option<Rewritten> {
+    let (head_len, lines) = head_of(request)?;
+    let mut first = lines.first()?.split(' ');
+    let (method, target, version) = (first.next()?, first.next()?, first.next()?);
+    let rest = target.strip_prefix("http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let host_port = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let auth = header(&lines, "proxy-authorization").map(str::to_string);
+    let mut out = format!("{method} {path} {version}\r\n");
+    for line in lines.iter().skip(1) {
+        let name = line.split(':').next().unwrap_or("").trim();
+        if name.eq_ignore_ascii_case("proxy-authorization")
+            || name.eq_ignore_ascii_case("proxy-connection")
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("\r\n");
+    let mut message = out.into_bytes();
+    message.extend_from_slice(&request[head_len..]);
+    Some((host_port, message, auth))
+}
+
+async fn forward_conn(client: TcpStream, stats: Arc<Mutex<ForwardStats>>) -> std::io::Result<()> {
+    let mut client = Conn::new(client);
+    let mut upstream: Option<(String, Conn)> = None;
+    loop {
+        let Some(request) = client.read_message(false, false).await? else {
+            return Ok(());
+        };
+        let method = request_method(&request);
+        let Some((target, message, auth)) = rewrite_absolute(&request) else {
+            stats.lock().unwrap_or_else(|p| p.into_inner()).refused += 1;
+            let body = "forward proxy: only absolute-form http:// requests";
+            let answer = format!(
+                "HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            client.stream.write_all(answer.as_bytes()).await?;
+            return Ok(());
+        };
+        {
+            let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
+            s.forwarded += 1;
+            if let Some(a) = auth {
+                s.with_auth += 1;
+                if !s.auth_values.contains(&a) {
+                    s.auth_values.push(a);
+                }
+            }
+        }
+        if upstream.as_ref().is_none_or(|(t, _)| *t != target) {
+            upstream = Some((
+                target.clone(),
+                Conn::new(TcpStream::connect(&target).await?),
+            ));
+        }
+        let Some((_, up)) = upstream.as_mut() else {
+            return Ok(());
+        };
+        up.stream.write_all(&message).await?;
+        let Some(answer) = up.read_message(true, method == "HEAD").await? else {
+            return Ok(());
+        };
+        let close = until_close(&answer)
+            || head_of(&answer).is_some_and(|(_, lines)| {
+                header(&lines, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
+            });
+        if close {
+            upstream = None;
+        }
+        client.stream.write_all(&answer).await?;
+        if until_close(&answer) {
+            // The body ran until the upstream closed: the client needs the close too.
+            return Ok(());
+        }
+    }
+}

@@ -11,8 +11,15 @@
 //!   `<shared_credentials>` (a credentials file and profile); `aws_profile`; otherwise the AWS
 //!   default chain (environment, profile, SSO, web identity, ECS, IMDSv2);
 //! * **TLS**: rustls with the system roots, plus `ssl_ca_bundle` / `ssl_ca_directory` PEM files.
-//!   `ssl_verify_peer false` and `proxy_uri` are refused with a clear error: the SDK's HTTP
-//!   client offers neither through a supported API;
+//!   `ssl_verify_peer false` is refused with a clear error: the SDK's HTTP client offers no
+//!   supported way to do it;
+//! * **proxy**: `proxy_uri` sends every S3 request through that forward proxy: absolute-form
+//!   requests for an `http://` endpoint, `CONNECT` tunnels for `https://`; credentials in the
+//!   URI become `Proxy-Authorization: Basic`. The credential providers (IMDS, ECS, STS, web
+//!   identity) connect directly, as fluent-plugin-s3's do.
+//!   Without `proxy_uri` the connection is direct and `HTTP(S)_PROXY` / `NO_PROXY` are ignored
+//!   (the AWS SDK's own default client would honour them; logship keeps the behaviour it had
+//!   before `proxy_uri`, and a proxy is opted into explicitly, as in fluent-plugin-s3);
 //! * **checksums**: `checksum_algorithm` (`when_required` by default for custom endpoints,
 //!   because many S3-compatible services reject the SDK's newer checksum trailers);
 //! * **uploads** carry `storage_class` (unless STANDARD), `acl`, `grant_*`, server-side
@@ -29,7 +36,7 @@ use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
-    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation, SharedHttpClient,
 };
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -37,6 +44,7 @@ use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, ObjectCannedAcl, ServerSideEncryption,
     StorageClass,
 };
+use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -131,6 +139,39 @@ fn read_pem_files(config: &S3Config) -> Result<Vec<Vec<u8>>, String> {
     Ok(pems)
 }
 
+/// An HTTPS-capable client (rustls, `tls_context`) going through `proxy`. A connector is made
+/// per (timeout settings, runtime components), as the SDK's default client does, with the proxy
+/// set explicitly: `ProxyConfig::disabled()` means direct, whatever the environment says.
+fn https_client(tls_context: tls::TlsContext, proxy: ProxyConfig) -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut b = aws_smithy_http_client::Connector::builder()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .tls_context(tls_context.clone())
+            .proxy_config(proxy.clone());
+        b.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            b.set_sleep_impl(c.sleep_impl());
+        }
+        b.build()
+    })
+}
+
+/// The proxy of the S3 client: `proxy_uri`, else none (the environment is not consulted).
+fn proxy_config(config: &S3Config) -> Result<Option<ProxyConfig>, StoreError> {
+    let Some(p) = &config.proxy_uri else {
+        return Ok(None);
+    };
+    // `p.url` carries no credentials, so the error cannot show them.
+    let mut cfg = ProxyConfig::all(p.url.as_str())
+        .map_err(|e| StoreError::Unrecoverable(format!("out_s3: proxy_uri {}: {e}", p.url)))?;
+    if let Some((user, password)) = &p.basic_auth {
+        cfg = cfg.with_basic_auth(user.clone(), password.expose().clone());
+    }
+    Ok(Some(cfg))
+}
+
 impl S3Store {
     /// Builds the client. Errors are configuration problems the SDK cannot work with (refused
     /// options, unreadable CA files); they never contain a credential.
@@ -144,21 +185,12 @@ impl S3Store {
             }
             None => None,
         };
-        let unsupported = |what: &str| {
-            StoreError::Unrecoverable(format!(
-                "out_s3: {what} is not supported by logship's S3 client; {}",
-                match what {
-                    "proxy_uri" => "reach the endpoint directly, or through a transparent proxy",
-                    _ => "give the endpoint's CA with ssl_ca_bundle instead",
-                }
-            ))
-        };
-        if config.proxy_uri.is_some() {
-            return Err(unsupported("proxy_uri"));
-        }
         if !config.ssl_verify_peer {
-            return Err(unsupported("ssl_verify_peer false"));
+            return Err(StoreError::Unrecoverable(
+                "out_s3: ssl_verify_peer false is not supported by logship's S3 client; give the endpoint's CA with ssl_ca_bundle instead".into(),
+            ));
         }
+        let proxy = proxy_config(config)?;
         let pems = read_pem_files(config).map_err(StoreError::Unrecoverable)?;
         let mut trust = tls::TrustStore::default();
         for pem in pems {
@@ -168,12 +200,14 @@ impl S3Store {
             .with_trust_store(trust)
             .build()
             .map_err(|e| StoreError::Unrecoverable(format!("out_s3: TLS setup: {e}")))?;
-        let http_client = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .tls_context(tls_context)
-            .build_https();
+        // The credential providers (IMDS, ECS, STS, web identity) connect directly, as
+        // fluent-plugin-s3's do (proxy_uri is the S3 client's `http_proxy`): a metadata address
+        // must never go to a proxy. Only the S3 client gets the proxy.
+        let http_client = https_client(tls_context.clone(), ProxyConfig::disabled());
+        let s3_http_client = match proxy {
+            Some(p) => https_client(tls_context, p),
+            None => http_client.clone(),
+        };
 
         let region = Region::new(config.s3_region.clone());
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
@@ -275,7 +309,9 @@ impl S3Store {
                 b = b.session_length(Duration::from_secs(u64::from(d)));
             }
             if ar.sts_http_proxy.is_some() {
-                return Err(unsupported("proxy_uri"));
+                return Err(StoreError::Unrecoverable(
+                    "out_s3 <assume_role_credentials>: sts_http_proxy is not supported by logship yet: STS must be reachable directly (proxy_uri applies to S3 requests only)".into(),
+                ));
             }
             let provider = b.build().await;
             let mut builder = sdk_config.to_builder();
@@ -302,6 +338,7 @@ impl S3Store {
             ),
         };
         let mut s3 = aws_sdk_s3::config::Builder::from(&sdk_config)
+            .http_client(s3_http_client)
             .force_path_style(config.force_path_style)
             .accelerate(config.enable_transfer_acceleration)
             .use_dual_stack(config.enable_dual_stack)
