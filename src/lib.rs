@@ -10,5 +10,6 @@ pub mod daemon;
 pub mod engine;
 pub mod flush;
 pub mod inject;
+pub mod plugin_log;
 pub mod plugins;
 pub mod router;

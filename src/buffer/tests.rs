@@ -20,6 +20,18 @@ struct TestOut {
     attempts: Mutex<Vec<tokio::time::Instant>>,
 }
 
+impl TestOut {
+    /// The written chunks' contents, in write order.
+    fn bodies(&self) -> Vec<String> {
+        self.written
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|x| x.1.clone())
+            .collect()
+    }
+}
+
 #[async_trait::async_trait]
 impl Output for TestOut {
     fn format(&self, _: &str, _: EventTime, _: &Record, _: &mut Vec<u8>) {}
@@ -526,13 +538,7 @@ async fn file_gzip_reads_chunks_written_uncompressed() {
     );
     let out = TestOut::default();
     assert_eq!(b.flush_all(&out).await, 0);
-    let mut w: Vec<String> = out
-        .written
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|x| x.1.clone())
-        .collect();
+    let mut w = out.bodies();
     w.sort();
     assert_eq!(w, vec![format!("{old}{new}"), "plain only\n".to_string()]);
 }
@@ -803,13 +809,7 @@ async fn overflow_default_pause_refuses_until_space_is_freed(ty: BufferType) {
     // The input's retry is taken once the written chunk freed its space.
     put(&b, md("a", 1), &line).await.unwrap();
     assert_eq!(b.flush_all(&out).await, 0);
-    let w: Vec<String> = out
-        .written
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|x| x.1.clone())
-        .collect();
+    let w = out.bodies();
     assert_eq!(w, vec![line.clone(), line]);
 }
 
@@ -846,13 +846,7 @@ async fn overflow_drop_oldest_chunk_drops_the_oldest_queued(ty: BufferType) {
     }
     let out = TestOut::default();
     assert_eq!(b.flush_all(&out).await, 0);
-    let w: Vec<String> = out
-        .written
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|x| x.1.clone())
-        .collect();
+    let w = out.bodies();
     assert_eq!(w, vec![newer]);
 }
 
@@ -1043,13 +1037,7 @@ async fn file_disk_full_cuts_the_partial_frame_pauses_and_resumes() {
     std::fs::remove_file(&ballast).unwrap();
     std::fs::remove_file(&ballast2).unwrap();
     assert_eq!(b.flush_all(&out).await, 0);
-    let got: String = out
-        .written
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|x| x.1.clone())
-        .collect();
+    let got = out.bodies().concat();
     assert_eq!(got, accepted, "every accepted line, once, in order");
     put_batch(&b, md("a", 0), &log_lines(next, 400))
         .await

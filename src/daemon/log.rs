@@ -61,33 +61,41 @@ impl Write for LogWriter {
 }
 
 /// Installs the global subscriber: `level` (Fluentd's names; `RUST_LOG` overrides) to `file`
-/// or stderr.
+/// or stderr. Inside a plugin's span its `@log_level` applies instead
+/// ([`crate::plugin_log::PluginLevels`]).
 pub fn init(level: Option<&str>, file: Option<Arc<LogFile>>) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::{Layer, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
     let level = match level.unwrap_or("info") {
         "fatal" => "error",
         l => l,
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    match file {
-        Some(f) => {
-            let _ = builder
-                .with_ansi(false)
-                .with_writer(move || LogWriter(f.clone()))
-                .try_init();
-        }
+    // Plugin spans only carry levels: they never show in the log lines.
+    let visible = tracing_subscriber::filter::filter_fn(|m| !crate::plugin_log::is_plugin_span(m));
+    let registry =
+        tracing_subscriber::registry().with(crate::plugin_log::PluginLevels::new(filter));
+    let fmt = tracing_subscriber::fmt::layer().with_target(false);
+    let _ = match file {
+        Some(f) => registry
+            .with(
+                fmt.with_ansi(false)
+                    .with_writer(move || LogWriter(f.clone()))
+                    .with_filter(visible),
+            )
+            .try_init(),
         None => {
             let tty = std::io::stderr().is_terminal();
-            let builder = builder.with_ansi(tty).with_writer(std::io::stderr);
+            let fmt = fmt.with_ansi(tty).with_writer(std::io::stderr);
             // journald stamps every line itself.
             if std::env::var_os("JOURNAL_STREAM").is_some() && !tty {
-                let _ = builder.without_time().try_init();
+                registry
+                    .with(fmt.without_time().with_filter(visible))
+                    .try_init()
             } else {
-                let _ = builder.try_init();
+                registry.with(fmt.with_filter(visible)).try_init()
             }
         }
-    }
+    };
 }

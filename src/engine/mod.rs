@@ -24,9 +24,11 @@ use logship_api::{
 use output::{Mode, OutputRunner};
 use std::collections::HashMap;
 use std::fmt::{Debug, Write as _};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 pub use system::SystemConfig;
+use tracing::Instrument as _;
+use tracing::level_filters::LevelFilter;
 
 /// Top-level directives logship knows.
 pub const DIRECTIVES: &[&str] = &["source", "match", "filter", "label", "system"];
@@ -43,6 +45,8 @@ pub struct InputSlot {
     pub tag: Option<String>,
     /// Effective settings.
     pub settings: Box<dyn Debug + Send + Sync>,
+    /// `@log_level` (None: the global level).
+    pub log_level: Option<LevelFilter>,
     plugin: Option<Box<dyn Input>>,
 }
 
@@ -133,6 +137,30 @@ impl Builder {
         id
     }
 
+    /// The plugin's `@log_level` (or v0.12 `log_level`), validated.
+    fn log_level(&mut self, s: &Section, id: &str) -> Option<LevelFilter> {
+        let p = s.param("@log_level").or_else(|| s.param("log_level"))?;
+        match crate::plugin_log::parse_level(&p.value) {
+            Some(l) => Some(l),
+            None => {
+                let v = p.value.trim();
+                let hint = suggest(v, crate::plugin_log::LEVELS.iter().copied())
+                    .map(|x| format!(" (did you mean '{x}'?)"))
+                    .unwrap_or_default();
+                self.errors.push(ConfigError::new(
+                    p.value_span.clone(),
+                    format!(
+                        "<{}> {id}: parameter '{}': invalid value {v:?}, expected one of: {}{hint}",
+                        s.name,
+                        p.key,
+                        crate::plugin_log::LEVELS.join(", ")
+                    ),
+                ));
+                None
+            }
+        }
+    }
+
     fn ctx(&self, id: &str) -> PluginContext {
         PluginContext {
             registry: self.registry.clone(),
@@ -171,11 +199,17 @@ impl Builder {
     ) {
         let pattern = self.pattern(s);
         let id = self.plugin_id(s, "filter");
+        let log_level = self.log_level(s, &id);
         let ctx = self.ctx(&id);
         match self.registry.build_filter(s, &ctx, None) {
             Ok(built) => {
                 self.warnings.extend(built.warnings);
-                let filter: Arc<dyn logship_api::Filter> = Arc::from(built.plugin);
+                let filter: Arc<dyn logship_api::Filter> = Arc::new(LeveledFilter {
+                    inner: Arc::from(built.plugin),
+                    id: id.clone(),
+                    log_level,
+                    span: OnceLock::new(),
+                });
                 out.push(FilterSlot {
                     id,
                     type_name: type_name(s),
@@ -198,6 +232,7 @@ impl Builder {
     ) {
         let pattern = self.pattern(s);
         let id = self.plugin_id(s, "out");
+        let log_level = self.log_level(s, &id);
         let mut ctx = self.ctx(&id);
         ctx.buffer = s.sections_named("buffer").next().cloned();
         // The engine owns <buffer>, <secondary> and <inject>; the plugin sees the rest.
@@ -265,6 +300,8 @@ impl Builder {
             metrics: Default::default(),
             buffer: Default::default(),
             secondary,
+            log_level,
+            span: OnceLock::new(),
         });
         out.push(OutputSlot {
             runner: runner.clone(),
@@ -275,6 +312,37 @@ impl Builder {
             pattern,
             output: runner,
         });
+    }
+}
+
+/// A filter run inside its plugin span (for its `@log_level`).
+struct LeveledFilter {
+    inner: Arc<dyn logship_api::Filter>,
+    id: String,
+    log_level: Option<LevelFilter>,
+    span: OnceLock<tracing::Span>,
+}
+
+impl LeveledFilter {
+    fn span(&self) -> &tracing::Span {
+        self.span
+            .get_or_init(|| crate::plugin_log::plugin_span(&self.id, self.log_level))
+    }
+}
+
+impl logship_api::Filter for LeveledFilter {
+    fn filter(
+        &self,
+        tag: &str,
+        time: logship_api::EventTime,
+        record: logship_api::Record,
+    ) -> Option<logship_api::Record> {
+        let _g = self.span().enter();
+        self.inner.filter(tag, time, record)
+    }
+    fn filter_batch(&self, tag: &str, events: &mut Vec<logship_api::Event>) {
+        let _g = self.span().enter();
+        self.inner.filter_batch(tag, events)
     }
 }
 
@@ -362,6 +430,7 @@ pub fn build(root: &Section, registry: Arc<Registry>) -> Result<Pipeline, BuildF
 
     for s in root.sections_named("source") {
         let id = b.plugin_id(s, "in");
+        let log_level = b.log_level(s, &id);
         let label = match s.param("@label") {
             Some(p) => {
                 let name = p.value.trim().to_string();
@@ -388,6 +457,7 @@ pub fn build(root: &Section, registry: Arc<Registry>) -> Result<Pipeline, BuildF
                     label,
                     tag: s.get("tag").map(str::to_string),
                     settings: built.settings,
+                    log_level,
                     plugin: Some(built.plugin),
                 });
             }
@@ -727,7 +797,13 @@ pub async fn run_with(
         o.runner.open_buffer(pipeline.system.root_dir.as_deref())?;
     }
     for o in &pipeline.outputs {
-        if let Err(e) = o.runner.output.start().await {
+        if let Err(e) = o
+            .runner
+            .output
+            .start()
+            .instrument(o.runner.span().clone())
+            .await
+        {
             tracing::warn!(plugin_id = %o.runner.id, error = %e, "output start check failed; writes will retry");
         }
     }
@@ -765,7 +841,8 @@ pub async fn run_with(
             id: slot.id.clone(),
         };
         let id = slot.id.clone();
-        tasks.spawn(async move { (id, plugin.run(ctx).await) });
+        let span = crate::plugin_log::plugin_span(&slot.id, slot.log_level);
+        tasks.spawn(async move { (id, plugin.run(ctx).instrument(span).await) });
     }
     let live = Arc::new(Live {
         inputs: live_inputs,
@@ -874,7 +951,7 @@ async fn flush_at_shutdown(live: &Live, reloading: bool) {
         }
         let b = b.clone();
         let out = r.metered();
-        set.spawn(async move { b.flush_all(&*out).await });
+        set.spawn(async move { b.flush_all(&*out).await }.instrument(r.span().clone()));
     }
     if tokio::time::timeout(FLUSH_AT_SHUTDOWN_TIMEOUT, async {
         while set.join_next().await.is_some() {}

@@ -17,6 +17,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tracing::Instrument as _;
+use tracing::level_filters::LevelFilter;
 
 /// Counters of one output, named after Fluentd's monitor_agent fields.
 #[derive(Debug, Default)]
@@ -202,9 +204,19 @@ pub struct OutputRunner {
     pub buffer: OnceLock<Arc<Buffer>>,
     /// The `<secondary>` output, if configured.
     pub secondary: Option<Arc<dyn Output>>,
+    /// `@log_level` (None: the global level).
+    pub log_level: Option<LevelFilter>,
+    /// The span its work runs in (made on first use, once logging is set up).
+    pub span: OnceLock<tracing::Span>,
 }
 
 impl OutputRunner {
+    /// The span this output's work runs in, carrying its `@log_level`.
+    pub fn span(&self) -> &tracing::Span {
+        self.span
+            .get_or_init(|| crate::plugin_log::plugin_span(&self.id, self.log_level))
+    }
+
     /// The plugin behind its counters (and its `<secondary>`): what flushes write through.
     pub fn metered(&self) -> Arc<dyn Output> {
         let secondary = match (&self.secondary, &self.mode) {
@@ -239,6 +251,12 @@ impl OutputRunner {
 
     /// Accepts a batch.
     pub async fn emit(&self, tag: &str, events: Vec<Event>) -> Result<(), EmitError> {
+        self.emit_inner(tag, events)
+            .instrument(self.span().clone())
+            .await
+    }
+
+    async fn emit_inner(&self, tag: &str, events: Vec<Event>) -> Result<(), EmitError> {
         match &self.mode {
             Mode::Direct => {
                 let n = events.len() as u64;
@@ -286,7 +304,11 @@ impl OutputRunner {
         checkpoint: &[(String, u64)],
     ) -> Result<(), EmitError> {
         match &self.mode {
-            Mode::Buffered(cfg) => self.emit_buffered(cfg, tag, events, checkpoint).await,
+            Mode::Buffered(cfg) => {
+                self.emit_buffered(cfg, tag, events, checkpoint)
+                    .instrument(self.span().clone())
+                    .await
+            }
             Mode::Direct => self.emit(tag, events).await,
         }
     }
@@ -431,7 +453,11 @@ impl OutputRunner {
             return;
         };
         for _ in 0..cfg.flush_thread_count.max(1) {
-            tasks.spawn(b.clone().run_flusher(self.metered(), stop.clone()));
+            tasks.spawn(
+                b.clone()
+                    .run_flusher(self.metered(), stop.clone())
+                    .instrument(self.span().clone()),
+            );
         }
     }
 }

@@ -288,7 +288,11 @@ pub async fn drain(live: &Live, opts: DrainOptions) -> FlushReport {
         }
         let r = r.clone();
         let opts = opts.clone();
-        set.spawn(async move { (i, drain_one(r, opts).await) });
+        let span = r.span().clone();
+        set.spawn(tracing::Instrument::instrument(
+            async move { (i, drain_one(r, opts).await) },
+            span,
+        ));
     }
     let mut outs: Vec<(usize, OutputReport)> = Vec::new();
     while let Some(res) = set.join_next().await {

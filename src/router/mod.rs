@@ -521,6 +521,8 @@ mod tests {
             metrics: Default::default(),
             buffer: Default::default(),
             secondary: None,
+            log_level: None,
+            span: Default::default(),
         });
         runner.open_buffer(Some(tmp.path())).expect("open buffer");
         let router = Arc::new(Router::new(HashMap::from([(

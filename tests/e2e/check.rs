@@ -1,20 +1,21 @@
 //! `logship check` accepts the two real-world td-agent configurations unchanged.
 
-use crate::support::{root, run};
+use crate::support::{root, run, run_ok};
+use std::path::Path;
+
+/// `logship check -c conf`, which must succeed: its stdout.
+fn check_ok(conf: &Path) -> String {
+    run_ok(
+        &["check", "-c", conf.to_str().expect("utf-8 path")],
+        &root(),
+    )
+    .0
+}
 
 #[test]
 fn td_agent_v012_config_checks_and_prints_hourly_slices() {
     let conf = root().join("examples/td-agent-v012.conf");
-    let out = run(
-        &["check", "-c", conf.to_str().expect("utf-8 path")],
-        &root(),
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = check_ok(&conf);
     assert!(stdout.contains("is valid"), "{stdout}");
     assert!(stdout.contains("my-log-bucket"), "{stdout}");
     assert!(
@@ -28,16 +29,7 @@ fn td_agent_v012_config_checks_and_prints_hourly_slices() {
 #[test]
 fn sakura_config_checks_with_its_own_slice_and_redacts_the_secret() {
     let conf = root().join("examples/sakura-s3-compatible.conf");
-    let out = run(
-        &["check", "-c", conf.to_str().expect("utf-8 path")],
-        &root(),
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = check_ok(&conf);
     assert!(stdout.contains("%Y%m%d-%H"), "{stdout}");
     assert!(stdout.contains("b.storage.sakura.ad.jp"), "{stdout}");
     assert!(
@@ -92,16 +84,7 @@ fn s3_compatible_example_configs_check() {
     assert_eq!(found, expected, "one configuration per documented store");
     for (name, endpoint, region) in stores {
         let conf = dir.join(format!("{name}.conf"));
-        let out = run(
-            &["check", "-c", conf.to_str().expect("utf-8 path")],
-            &root(),
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{name}: stderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = check_ok(&conf);
         assert!(stdout.contains("is valid"), "{name}:\n{stdout}");
         assert!(
             stdout.contains(&format!("\"{endpoint}\"")),
@@ -247,16 +230,7 @@ fn check_of_a_valid_td_agent_conf_ends_with_the_summary() {
 #[test]
 fn check_summary_of_the_v012_example_has_everything_supported() {
     let conf = root().join("examples/td-agent-v012.conf");
-    let out = run(
-        &["check", "-c", conf.to_str().expect("utf-8 path")],
-        &root(),
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = check_ok(&conf);
     let last = stdout.lines().last().unwrap_or_default();
     assert_eq!(
         last,

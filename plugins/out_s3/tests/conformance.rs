@@ -1093,3 +1093,40 @@ async fn check_object_false_never_overwrites_a_colliding_key() {
         .expect("kept");
     assert_eq!(decompress(StoreAs::Gzip, &body).expect("gz"), b"first\n");
 }
+
+/// Concurrent writers (flush threads) of one key family each claim their own `%{index}`: no
+/// two of them send the same key, so no conditional PUT is refused and retried, and on a store
+/// whose If-None-Match is not atomic (or ignored) none could overwrite another.
+#[tokio::test]
+async fn concurrent_writers_of_one_prefix_claim_distinct_indexes() {
+    let t = s3s("concurrent").await;
+    let out: std::sync::Arc<dyn Output> =
+        std::sync::Arc::from(t.output(&[("path", "logs/")]).await);
+    out.write(&chunk(200, b"first\n".to_vec(), 1))
+        .await
+        .expect("write");
+    let before = counts(&t);
+    let mut tasks = Vec::new();
+    for i in 0..8u8 {
+        let out = out.clone();
+        tasks.push(tokio::spawn(async move {
+            out.write(&chunk(201 + i, format!("c{i}\n").into_bytes(), 1))
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.expect("join").expect("write");
+    }
+    let after = counts(&t);
+    assert_eq!(
+        after[1] - before[1],
+        8,
+        "one conditional PUT per chunk: no two writers tried the same index"
+    );
+    let s = t.store().await;
+    let mut keys = s.list("logs/").await.expect("list");
+    keys.sort();
+    let mut want: Vec<String> = (0..9).map(|i| format!("logs/2015062113_{i}.gz")).collect();
+    want.sort();
+    assert_eq!(keys, want);
+}
