@@ -86,6 +86,8 @@ pub struct MeteredOutput {
     pub metrics: Arc<OutputMetrics>,
     /// Its `<secondary>`, if configured (buffered outputs only).
     secondary: Option<Secondary>,
+    /// The plugin id, for log lines.
+    id: String,
 }
 
 #[async_trait::async_trait]
@@ -110,9 +112,19 @@ impl Output for MeteredOutput {
             }
             (res, _) => res,
         };
+        let took = t0.elapsed();
         let summary = res.as_ref().map(|_| ()).map_err(|e| e.to_string());
-        self.metrics
-            .record_write(chunk.body.len(), t0.elapsed(), &summary);
+        self.metrics.record_write(chunk.body.len(), took, &summary);
+        if res.is_ok() {
+            tracing::debug!(
+                plugin_id = %self.id,
+                chunk = %chunk.id,
+                records = chunk.records,
+                bytes = chunk.body.len(),
+                took_ms = took.as_millis() as u64,
+                "chunk written"
+            );
+        }
         res
     }
     async fn start(&self) -> Result<(), logship_api::PluginError> {
@@ -231,6 +243,7 @@ impl OutputRunner {
             inner: self.output.clone(),
             metrics: self.metrics.clone(),
             secondary,
+            id: self.id.clone(),
         })
     }
 

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 /// Progress of a flush, for a progress bar (totals are known once chunks are sealed).
 #[derive(Debug, Default)]
@@ -289,10 +290,7 @@ pub async fn drain(live: &Live, opts: DrainOptions) -> FlushReport {
         let r = r.clone();
         let opts = opts.clone();
         let span = r.span().clone();
-        set.spawn(tracing::Instrument::instrument(
-            async move { (i, drain_one(r, opts).await) },
-            span,
-        ));
+        set.spawn(async move { (i, drain_one(r, opts).await) }.instrument(span));
     }
     let mut outs: Vec<(usize, OutputReport)> = Vec::new();
     while let Some(res) = set.join_next().await {
@@ -384,15 +382,18 @@ async fn drain_one(r: Arc<OutputRunner>, opts: DrainOptions) -> OutputReport {
         for _ in 0..drain_parallelism(&b) {
             let (b, out, budget) = (b.clone(), out.clone(), budget.clone());
             let (deadline, first) = (opts.deadline, first_pass);
-            writers.spawn(async move {
-                // The first pass tries every chunk once, whatever the deadline.
-                while (first || Instant::now() < deadline)
-                    && budget
-                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                        .is_ok()
-                    && b.flush_one(&*out, first).await
-                {}
-            });
+            writers.spawn(
+                async move {
+                    // The first pass tries every chunk once, whatever the deadline.
+                    while (first || Instant::now() < deadline)
+                        && budget
+                            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                            .is_ok()
+                        && b.flush_one(&*out, first).await
+                    {}
+                }
+                .in_current_span(),
+            );
         }
         while writers.join_next().await.is_some() {
             update(&mut seen);

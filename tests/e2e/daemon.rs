@@ -429,3 +429,86 @@ fn monitor_agent_serves_plugins_json_metrics_and_health() {
     );
     assert_eq!(staged_chunks(d), 1);
 }
+
+/// Two tailed files (the first with lines apache2 cannot parse) to two out_file outputs;
+/// `tail_level` and `a_level` are the `@log_level` lines of the first source and output.
+fn leveled_config(d: &Path, tail_level: &str, a_level: &str) -> String {
+    let d = d.display();
+    let mut c = format!("<system>\n  root_dir {d}/state\n</system>\n");
+    for (n, level) in [("a", tail_level), ("b", "")] {
+        c.push_str(&format!(
+            "<source>\n  @type tail\n  @id tail_{n}\n  {level}\n  path {d}/{n}.log\n  \
+             pos_file {d}/state/{n}.pos\n  read_from_head true\n  tag {n}.access\n  \
+             <parse>\n    @type apache2\n  </parse>\n</source>\n"
+        ));
+    }
+    for (n, level) in [("a", a_level), ("b", "")] {
+        c.push_str(&format!(
+            "<match {n}.**>\n  @type file\n  @id archive_{n}\n  {level}\n  path {d}/out/{n}\n  \
+             <buffer>\n    @type file\n  </buffer>\n</match>\n"
+        ));
+    }
+    c
+}
+
+/// Runs `logship flush` over [`leveled_config`] and returns its stderr.
+fn flush_log(tail_level: &str, a_level: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write(
+        d,
+        "a.log",
+        &format!("{}not an apache line\n", apache_lines(0, 3)),
+    );
+    write(d, "b.log", &apache_lines(3, 3));
+    let conf = write(d, "logship.conf", &leveled_config(d, tail_level, a_level));
+    let (_, stderr) = run_ok(&["flush", "-c", conf.to_str().expect("utf-8 path")], d);
+    assert_eq!(lines_under(&d.join("out")).len(), 6, "{stderr}");
+    stderr
+}
+
+#[test]
+fn per_plugin_log_level_silences_one_input_and_opens_one_output() {
+    // Global level info: in_tail warns about the unparseable line; no debug line anywhere.
+    let plain = flush_log("", "");
+    assert!(plain.contains("pattern not matched"), "{plain}");
+    assert!(!plain.contains("DEBUG"), "{plain}");
+    assert!(plain.contains("logship started"), "{plain}");
+
+    // `@log_level error` on that source silences its warning; `@log_level debug` on one
+    // output shows its debug lines, not the other output's.
+    let leveled = flush_log("@log_level error", "@log_level debug");
+    assert!(!leveled.contains("pattern not matched"), "{leveled}");
+    assert!(leveled.contains("logship started"), "{leveled}");
+    let debug: Vec<&str> = leveled.lines().filter(|l| l.contains("DEBUG")).collect();
+    assert!(
+        debug
+            .iter()
+            .any(|l| l.contains("chunk written") && l.contains("archive_a")),
+        "{leveled}"
+    );
+    assert!(debug.iter().all(|l| l.contains("archive_a")), "{leveled}");
+    assert!(!leveled.contains("archive_b: chunk written"), "{leveled}");
+
+    // v0.12 spelling, and fatal (logged as error).
+    let old = flush_log("log_level fatal", "");
+    assert!(!old.contains("pattern not matched"), "{old}");
+}
+
+#[test]
+fn an_invalid_plugin_log_level_is_a_config_error_at_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let conf = write(
+        d,
+        "logship.conf",
+        &leveled_config(d, "@log_level verbose", ""),
+    );
+    let out = run(&["check", "-c", conf.to_str().expect("utf-8 path")], d);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("logship.conf:7") && stderr.contains("invalid value \"verbose\""),
+        "{stderr}"
+    );
+}
