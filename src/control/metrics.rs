@@ -136,6 +136,31 @@ pub fn prometheus(live: Option<&Live>) -> String {
             p.line(name, &l, get(&i.metrics));
         }
     }
+    // The inputs' own counters, one family per name: its first reading (name, help, kind)
+    // and a (plugin_id, type, value) per input.
+    type Family<'a> = (logship_api::InputCounter, Vec<(&'a str, &'a str, u64)>);
+    let mut own: Vec<Family> = Vec::new();
+    for i in &live.inputs {
+        for c in i.counters.iter().flat_map(|c| c.read()) {
+            let at = match own.iter().position(|(f, _)| f.name == c.name) {
+                Some(at) => at,
+                None => {
+                    own.push((c, Vec::new()));
+                    own.len() - 1
+                }
+            };
+            own[at]
+                .1
+                .push((i.id.as_str(), i.type_name.as_str(), c.value));
+        }
+    }
+    for (family, lines) in &own {
+        let kind = if family.gauge { "gauge" } else { "counter" };
+        p.head(family.name, kind, family.help);
+        for (id, ty, v) in lines {
+            p.line(family.name, &[("plugin_id", id), ("type", ty)], *v);
+        }
+    }
     p.head(
         "logship_unmatched_events_total",
         "counter",

@@ -667,6 +667,8 @@ pub struct LiveInput {
     pub tag: Option<String>,
     /// Counters.
     pub metrics: Arc<InputMetrics>,
+    /// The input's own counters, when it keeps any (in_tail: lines and bytes read...).
+    pub counters: Option<Arc<dyn logship_api::InputCounters>>,
 }
 
 /// A running pipeline, as the daemon, the control endpoint and `logship flush` see it.
@@ -831,6 +833,7 @@ pub async fn run_with(
             type_name: slot.type_name.clone(),
             tag: slot.tag.clone(),
             metrics: metrics.clone(),
+            counters: plugin.counters(),
         });
         let ctx = InputContext {
             emitter: Arc::new(CountingSink {

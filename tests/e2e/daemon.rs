@@ -401,6 +401,32 @@ fn monitor_agent_serves_plugins_json_metrics_and_health() {
         Some(4.0),
         "{body}"
     );
+    // in_tail's own counters: the 4 lines and their bytes, one file watched.
+    let bytes = apache_lines(0, 4).len() as f64;
+    assert_eq!(
+        value("logship_input_lines_read_total{plugin_id=\"access\",type=\"tail\"}"),
+        Some(4.0),
+        "{body}"
+    );
+    assert_eq!(
+        value("logship_input_bytes_read_total{plugin_id=\"access\",type=\"tail\"}"),
+        Some(bytes),
+        "{body}"
+    );
+    assert_eq!(
+        value("logship_input_unparsed_lines_total{plugin_id=\"access\",type=\"tail\"}"),
+        Some(0.0),
+        "{body}"
+    );
+    assert_eq!(
+        value("logship_input_files_watched{plugin_id=\"access\",type=\"tail\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    assert!(
+        body.contains("# TYPE logship_input_files_watched gauge"),
+        "{body}"
+    );
     assert_eq!(
         value("logship_buffer_staged_chunks{plugin_id=\"archive\"}"),
         Some(1.0)

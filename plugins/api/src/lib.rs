@@ -29,8 +29,8 @@ pub use config::{ConfigError, ConfigErrors, ConfigWarning, Secret, Section, Sect
 pub use error::{EmitError, ParseError, PluginError};
 pub use event::{Event, EventTime};
 pub use plugin::{
-    Checkpoint, Emitter, ErrorEvents, EventSink, Filter, Formatter, Input, InputContext, Output,
-    OutputDefaults, Parser, RunState, Shutdown, error_events,
+    Checkpoint, Emitter, ErrorEvents, EventSink, Filter, Formatter, Input, InputContext,
+    InputCounter, InputCounters, Output, OutputDefaults, Parser, RunState, Shutdown, error_events,
 };
 pub use record::Record;
 pub use registry::{BuildResult, Built, Factory, PluginContext, Registry};

@@ -193,6 +193,31 @@ pub trait Input: Send {
     /// Runs until `ctx.shutdown` says stop; then saves state and returns. An error ends this
     /// input only; the engine logs it with the plugin id.
     async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), PluginError>;
+
+    /// The input's own counters (lines and bytes read...), taken by the engine before
+    /// [`Input::run`] and read live by the metrics endpoint. None: only the engine's.
+    fn counters(&self) -> Option<Arc<dyn InputCounters>> {
+        None
+    }
+}
+
+/// One reading of an input's counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputCounter {
+    /// The metric's name as exposed, e.g. `logship_input_lines_read_total`.
+    pub name: &'static str,
+    /// One line of help.
+    pub help: &'static str,
+    /// A gauge (goes up and down) rather than a counter.
+    pub gauge: bool,
+    /// The value now.
+    pub value: u64,
+}
+
+/// Counters an input keeps itself (see [`Input::counters`]).
+pub trait InputCounters: Send + Sync {
+    /// Every counter, in a fixed order.
+    fn read(&self) -> Vec<InputCounter>;
 }
 
 /// A parser (`<parse>`): one line of text to an event time and a record.

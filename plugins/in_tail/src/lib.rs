@@ -1044,6 +1044,10 @@ impl Run {
 
 #[async_trait]
 impl Input for TailInput {
+    fn counters(&self) -> Option<Arc<dyn logship_api::InputCounters>> {
+        Some(self.metrics.clone())
+    }
+
     async fn run(self: Box<Self>, ctx: InputContext) -> Result<(), PluginError> {
         let resume = ctx.resume();
         let InputContext {

@@ -58,3 +58,58 @@ impl TailMetrics {
         );
     }
 }
+
+impl logship_api::InputCounters for TailMetrics {
+    fn read(&self) -> Vec<logship_api::InputCounter> {
+        let c = |name, help, gauge, v: &AtomicU64| logship_api::InputCounter {
+            name,
+            help,
+            gauge,
+            value: Self::get(v),
+        };
+        vec![
+            c(
+                "logship_input_lines_read_total",
+                "Lines in_tail read and the engine accepted (parsed or not).",
+                false,
+                &self.lines_read,
+            ),
+            c(
+                "logship_input_bytes_read_total",
+                "Bytes in_tail read from files.",
+                false,
+                &self.bytes_read,
+            ),
+            c(
+                "logship_input_unparsed_lines_total",
+                "Lines the parser did not match (routed per emit_unmatched_lines, never dropped silently).",
+                false,
+                &self.unmatched_lines,
+            ),
+            c(
+                "logship_input_skipped_long_lines_total",
+                "Lines longer than max_line_size, skipped with a warning.",
+                false,
+                &self.skipped_long_lines,
+            ),
+            c(
+                "logship_input_rotations_total",
+                "Rotations (rename or delete) in_tail followed.",
+                false,
+                &self.rotations,
+            ),
+            c(
+                "logship_input_truncations_total",
+                "Truncations (copytruncate) in_tail followed.",
+                false,
+                &self.truncations,
+            ),
+            c(
+                "logship_input_files_watched",
+                "Files in_tail watches now.",
+                true,
+                &self.files_watched,
+            ),
+        ]
+    }
+}
