@@ -866,40 +866,47 @@ struct Tmpfs {
 }
 
 impl Tmpfs {
-    /// Mounts a tmpfs of `size` (`mount -o size=`) at `dir`, or None (with a SKIPPED line)
-    /// where mounting is impossible (not root, no mount permission).
+    /// Mounts a tmpfs of `size` (the `size=` option) at `dir`, or None (with a SKIPPED line)
+    /// where mounting is impossible (not root, no mount permission). mount(2) is called
+    /// directly: a forked `mount` child would, until it execs, share the file buffers' lock
+    /// files of the tests running beside this one and make their reopen fail.
     fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        use std::os::unix::ffi::OsStrExt;
         std::fs::create_dir_all(dir).unwrap();
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Tmpfs {
+        let target = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+        let opts = std::ffi::CString::new(format!("size={size}")).unwrap();
+        // SAFETY: NUL-terminated strings that outlive the call.
+        let rc = unsafe {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                target.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                opts.as_ptr().cast(),
+            )
+        };
+        if rc == 0 {
+            Some(Tmpfs {
                 dir: dir.to_path_buf(),
-            }),
-            Ok(o) => {
-                eprintln!(
-                    "SKIPPED: cannot mount a tmpfs at {} (needs root): {}",
-                    dir.display(),
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("SKIPPED: cannot run mount: {e}");
-                None
-            }
+            })
+        } else {
+            eprintln!(
+                "SKIPPED: cannot mount a tmpfs at {} (needs root): {}",
+                dir.display(),
+                std::io::Error::last_os_error()
+            );
+            None
         }
     }
 }
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.dir)
-            .status();
+        use std::os::unix::ffi::OsStrExt;
+        if let Ok(target) = std::ffi::CString::new(self.dir.as_os_str().as_bytes()) {
+            // SAFETY: a NUL-terminated string that outlives the call.
+            unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+        }
     }
 }
 
