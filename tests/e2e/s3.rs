@@ -10,21 +10,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 fn config(d: &Path, t: &S3Target, bucket: &str, path: &str) -> String {
+    let source = crate::support::apache_tail_source(d, "td.apache.access");
     let d = d.display();
     let (endpoint, key, secret) = (&t.endpoint, &t.access_key, &t.secret_key);
     format!(
         r#"
-<source>
-  @type tail
-  path {d}/access.log
-  pos_file {d}/state/access.pos
-  read_from_head true
-  tag td.apache.access
-  <parse>
-    @type apache2
-  </parse>
-</source>
-<match td.apache.**>
+{source}<match td.apache.**>
   @type s3
   aws_key_id {key}
   aws_sec_key {secret}

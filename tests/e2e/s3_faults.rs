@@ -30,21 +30,12 @@ fn down_period() -> Duration {
 /// in_tail -> hourly file buffer (small chunks, so an hour spans several objects and
 /// `%{index}` is exercised; quick retries, forever) -> out_s3 at `endpoint`.
 fn config(d: &Path, endpoint: &str, path: &str, extra: &str) -> String {
+    let source = crate::support::apache_tail_source(d, "td.apache.access");
     let dd = d.display();
     let (key, secret) = (logship_testkit::ACCESS_KEY, logship_testkit::SECRET_KEY);
     format!(
         r#"
-<source>
-  @type tail
-  path {dd}/access.log
-  pos_file {dd}/state/access.pos
-  read_from_head true
-  tag td.apache.access
-  <parse>
-    @type apache2
-  </parse>
-</source>
-<match td.apache.**>
+{source}<match td.apache.**>
   @type s3
   aws_key_id {key}
   aws_sec_key {secret}

@@ -455,3 +455,13 @@ pub fn fill_disk(path: &Path, limit: u64) -> u64 {
     }
     n
 }
+
+/// The `<source>` every Apache pipeline test starts with: in_tail from the head of
+/// `<dir>/access.log` with `pos_file <dir>/state/access.pos`, parsed by apache2, tagged `tag`.
+pub fn apache_tail_source(dir: &Path, tag: &str) -> String {
+    let d = dir.display();
+    format!(
+        "<source>\n  @type tail\n  path {d}/access.log\n  pos_file {d}/state/access.pos\n  \
+         read_from_head true\n  tag {tag}\n  <parse>\n    @type apache2\n  </parse>\n</source>\n"
+    )
+}
