@@ -1130,3 +1130,49 @@ async fn concurrent_writers_of_one_prefix_claim_distinct_indexes() {
     want.sort();
     assert_eq!(keys, want);
 }
+
+/// A crash between the local store's two links leaves a claim (metadata) without data. Another
+/// chunk must take the next index at once, not retry the claimed key until its retry limit.
+#[tokio::test]
+async fn local_dir_a_stale_claim_is_skipped_by_other_chunks() {
+    let t = local("stale-claim");
+    let root = t.dir.as_ref().expect("local dir").path().to_path_buf();
+    let bucket = t
+        .params
+        .iter()
+        .find(|(k, _)| k == "s3_bucket")
+        .map(|(_, v)| v.clone())
+        .expect("bucket");
+    let out = t.output(&[("path", "logs/")]).await;
+    // The claim an earlier agent left: chunk "ab" published its metadata, then died.
+    let claim = root
+        .join(".logship-meta")
+        .join(&bucket)
+        .join("logs/2015062113_0.gz.json");
+    std::fs::create_dir_all(claim.parent().expect("parent")).expect("mkdir");
+    std::fs::write(
+        &claim,
+        format!("{{\"content_type\":\"application/x-gzip\",\"metadata\":{{\"{CHUNK_ID_METADATA}\":\"ab\"}}}}\n"),
+    )
+    .expect("claim");
+    let s = t.store().await;
+    assert_eq!(s.list("logs/").await.expect("list"), ["logs/2015062113_0.gz"]);
+    let info = s.head("logs/2015062113_0.gz").await.expect("head");
+    assert_eq!(
+        info.map(|i| i.metadata.get(CHUNK_ID_METADATA).cloned()),
+        Some(Some("ab".to_string())),
+        "a claim without data is reported as taken, with its claimant"
+    );
+
+    let c = chunk(1, formatted(out.as_ref(), 3, "one"), 3);
+    out.write(&c).await.expect("the chunk goes to the next index");
+    let data = root.join(&bucket).join("logs");
+    assert!(!data.join("2015062113_0.gz").exists(), "the claim is left alone");
+    let body = std::fs::read(data.join("2015062113_1.gz")).expect("next index written");
+    assert_eq!(decompress(StoreAs::Gzip, &body).expect("gzip"), out_bytes(&c));
+    // A restarted agent (no index cache) also starts after the claim.
+    let out2 = t.output(&[("path", "logs/")]).await;
+    let c2 = chunk(2, formatted(out.as_ref(), 2, "two"), 2);
+    out2.write(&c2).await.expect("c2");
+    assert!(data.join("2015062113_2.gz").exists());
+}

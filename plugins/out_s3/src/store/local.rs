@@ -16,6 +16,11 @@
 //! so claims the key: a crash between the two links leaves a claim without data, which the same
 //! writer (identical metadata, so the same chunk) completes on its retry and anyone else treats
 //! as a taken key. Directories are fsynced after each publication.
+//!
+//! A claim without data (a writer that crashed between the two links, or one that is between
+//! them right now) is an existing object for everyone but its claimant: `head` answers with the
+//! claim's metadata and size 0, and `list` includes its key, so another chunk moves on to the
+//! next `%{index}` instead of retrying a key it can never take.
 
 use super::{Body, ListPage, ObjectInfo, ObjectStore, PutObject, PutOutcome, StoreError};
 use async_trait::async_trait;
@@ -312,7 +317,14 @@ impl LocalDirStore {
             Ok(_) => return Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.check_bucket_dir()?;
-                return Ok(None);
+                // A claim without data is taken (see the module doc).
+                let claim = Self::read_meta(&meta_path)
+                    .map_err(|e| self.io_error(key, "reading metadata", &e))?;
+                return Ok(claim.map(|m| ObjectInfo {
+                    size: 0,
+                    content_type: Some(m.content_type),
+                    metadata: m.metadata,
+                }));
             }
             Err(e) => return Err(self.io_error(key, "reading the object", &e)),
         };
@@ -325,15 +337,29 @@ impl LocalDirStore {
         }))
     }
 
+    /// The keys starting with `prefix`, in order: the objects and the claims without data.
     fn list_blocking(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         self.check_bucket_dir()?;
+        let mut out = Self::walk(&self.bucket_dir(), prefix, "")
+            .map_err(|e| self.io_error(prefix, "listing", &e))?;
+        let meta_dir = self.root.join(META_DIR).join(&self.bucket);
+        if meta_dir.is_dir() {
+            let claims = Self::walk(&meta_dir, prefix, ".json")
+                .map_err(|e| self.io_error(prefix, "listing metadata", &e))?;
+            out.extend(claims);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The files under `root` whose relative path, less `suffix`, starts with `prefix`.
+    fn walk(root: &Path, prefix: &str, suffix: &str) -> std::io::Result<Vec<String>> {
         let mut out = Vec::new();
-        let mut stack = vec![(self.bucket_dir(), String::new())];
+        let mut stack = vec![(root.to_path_buf(), String::new())];
         while let Some((dir, rel)) = stack.pop() {
-            let entries =
-                std::fs::read_dir(&dir).map_err(|e| self.io_error(prefix, "listing", &e))?;
-            for entry in entries {
-                let entry = entry.map_err(|e| self.io_error(prefix, "listing", &e))?;
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
                 let Ok(name) = entry.file_name().into_string() else {
                     continue;
                 };
@@ -342,21 +368,19 @@ impl LocalDirStore {
                 } else {
                     format!("{rel}/{name}")
                 };
-                let ft = entry
-                    .file_type()
-                    .map_err(|e| self.io_error(prefix, "listing", &e))?;
-                if ft.is_dir() {
+                if entry.file_type()?.is_dir() {
                     // Only descend where keys with the prefix can be.
                     let as_prefix = format!("{key}/");
                     if as_prefix.starts_with(prefix) || prefix.starts_with(&as_prefix) {
                         stack.push((entry.path(), key));
                     }
-                } else if key.starts_with(prefix) {
-                    out.push(key);
+                } else if let Some(key) = key.strip_suffix(suffix)
+                    && key.starts_with(prefix)
+                {
+                    out.push(key.to_string());
                 }
             }
         }
-        out.sort();
         Ok(out)
     }
 }
