@@ -1156,7 +1156,10 @@ async fn local_dir_a_stale_claim_is_skipped_by_other_chunks() {
     )
     .expect("claim");
     let s = t.store().await;
-    assert_eq!(s.list("logs/").await.expect("list"), ["logs/2015062113_0.gz"]);
+    assert_eq!(
+        s.list("logs/").await.expect("list"),
+        ["logs/2015062113_0.gz"]
+    );
     let info = s.head("logs/2015062113_0.gz").await.expect("head");
     assert_eq!(
         info.map(|i| i.metadata.get(CHUNK_ID_METADATA).cloned()),
@@ -1165,11 +1168,19 @@ async fn local_dir_a_stale_claim_is_skipped_by_other_chunks() {
     );
 
     let c = chunk(1, formatted(out.as_ref(), 3, "one"), 3);
-    out.write(&c).await.expect("the chunk goes to the next index");
+    out.write(&c)
+        .await
+        .expect("the chunk goes to the next index");
     let data = root.join(&bucket).join("logs");
-    assert!(!data.join("2015062113_0.gz").exists(), "the claim is left alone");
+    assert!(
+        !data.join("2015062113_0.gz").exists(),
+        "the claim is left alone"
+    );
     let body = std::fs::read(data.join("2015062113_1.gz")).expect("next index written");
-    assert_eq!(decompress(StoreAs::Gzip, &body).expect("gzip"), out_bytes(&c));
+    assert_eq!(
+        decompress(StoreAs::Gzip, &body).expect("gzip"),
+        out_bytes(&c)
+    );
     // A restarted agent (no index cache) also starts after the claim.
     let out2 = t.output(&[("path", "logs/")]).await;
     let c2 = chunk(2, formatted(out.as_ref(), 2, "two"), 2);
