@@ -264,9 +264,11 @@ pub struct AssumeRoleCredentials {
     pub external_id: Option<Secret<String>>,
     /// `sts_region`. Default: `s3_region`.
     pub sts_region: Option<String>,
-    /// `sts_http_proxy` (secret: it may carry credentials). Default none.
+    /// `sts_http_proxy` (secret: it may carry credentials): the forward proxy of the AssumeRole
+    /// calls only (`store/sts.rs`). Default none (direct).
     pub sts_http_proxy: Option<Secret<String>>,
-    /// `sts_endpoint_url`. Default: the global STS endpoint.
+    /// `sts_endpoint_url`: where the AssumeRole calls go. Default: the SDK's STS endpoint for
+    /// `sts_region`.
     pub sts_endpoint_url: Option<String>,
 }
 
@@ -357,7 +359,9 @@ pub struct S3Config {
     pub enable_transfer_acceleration: bool,
     /// `enable_dual_stack`. Default false.
     pub enable_dual_stack: bool,
-    /// `ssl_verify_peer`. Default true.
+    /// `ssl_verify_peer`. Default true. `false` accepts any certificate and host name from the
+    /// S3 endpoint (not from the credential providers), as fluent-plugin-s3 does; prefer
+    /// `ssl_ca_bundle`.
     pub ssl_verify_peer: bool,
     /// `ssl_ca_bundle`: a PEM bundle to trust instead of the system store. Default none.
     pub ssl_ca_bundle: Option<PathBuf>,
@@ -598,6 +602,29 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
                 format!("duration_seconds {d} is out of range 900-3600"),
             );
         }
+        // Parsed again when the store opens; refused here, at the value. The error never
+        // repeats the URI's credentials.
+        if let Some(Err(e)) = c
+            .sts_http_proxy
+            .as_ref()
+            .map(|p| ProxyUri::parse(p.expose()))
+        {
+            sr.error_at("sts_http_proxy", format!("invalid sts_http_proxy: {e}"));
+        }
+        if let Some(u) = c.sts_endpoint_url.as_deref().map(str::trim) {
+            let lower = u.to_ascii_lowercase();
+            let host = lower
+                .strip_prefix("https://")
+                .or_else(|| lower.strip_prefix("http://"));
+            if host.is_none_or(str::is_empty) {
+                sr.error_at(
+                    "sts_endpoint_url",
+                    format!(
+                        "invalid sts_endpoint_url {u:?}: expected http:// or https:// and a host"
+                    ),
+                );
+            }
+        }
         let ok = !sr.has_errors();
         r.absorb(sr.finish());
         ok.then_some(c)
@@ -725,15 +752,9 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
             format!("'{k}' applies to AWS S3 only and cannot be combined with s3_endpoint"),
         );
     }
-    // The AWS SDK's HTTP client offers no supported way to switch certificate verification
-    // off: refuse it here, where `logship check` shows it, rather than failing every upload.
+    // `false` gives the S3 client a connector that accepts any certificate (store/
+    // unverified_tls.rs), with a warning when the store is opened; `proxy_uri` still applies.
     let ssl_verify_peer = r.get_or("ssl_verify_peer", true);
-    if !ssl_verify_peer {
-        r.error_at(
-            "ssl_verify_peer",
-            "ssl_verify_peer false is not supported by logship: give the endpoint's CA with ssl_ca_bundle or ssl_ca_directory",
-        );
-    }
     let ssl_ca_bundle = r.get::<String>("ssl_ca_bundle").map(PathBuf::from);
     let ssl_ca_directory = r.get::<String>("ssl_ca_directory").map(PathBuf::from);
     let proxy_uri = match r.get::<Secret<String>>("proxy_uri") {
@@ -996,7 +1017,22 @@ pub fn read(r: &mut SectionReader<'_>, hostname: &str) -> Option<S3Config> {
         let id = sr.required::<String>("id");
         let prefix = sr.get_or("prefix", String::new());
         let days = sr.required::<u32>("expiration_days");
-        if let (Some(id), Some(expiration_days)) = (id, days) {
+        if days == Some(0) {
+            sr.error_at("expiration_days", "expiration_days must be at least 1");
+        }
+        if let Some(dup) = id.as_ref().filter(|id| {
+            bucket_lifecycle_rules
+                .iter()
+                .any(|r: &BucketLifecycleRule| r.id == **id)
+        }) {
+            sr.error_at(
+                "id",
+                format!(
+                    "another <bucket_lifecycle_rule> has the id {dup:?}: rule ids must be unique"
+                ),
+            );
+        }
+        if let (false, Some(id), Some(expiration_days)) = (sr.has_errors(), id, days) {
             bucket_lifecycle_rules.push(BucketLifecycleRule {
                 id,
                 prefix,

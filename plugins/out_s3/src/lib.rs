@@ -834,7 +834,8 @@ impl Output for S3Output {
         self.upload(chunk).await
     }
 
-    /// `check_bucket` / `auto_create_bucket` and `check_apikey_on_start`, as fluent-plugin-s3.
+    /// `check_bucket` / `auto_create_bucket`, `check_apikey_on_start`, then the
+    /// `<bucket_lifecycle_rule>` sections, as fluent-plugin-s3.
     /// A failure is returned for the engine to log; writes try again (and create a missing
     /// bucket when `auto_create_bucket`).
     async fn start(&self) -> Result<(), PluginError> {
@@ -847,6 +848,27 @@ impl Output for S3Output {
         }
         if self.config.check_apikey_on_start {
             store.check_credentials().await.map_err(plugin_error)?;
+        }
+        if !self.config.bucket_lifecycle_rules.is_empty() {
+            // As fluent-plugin-s3's ensure_bucket_lifecycle: at every start, whatever
+            // check_bucket and auto_create_bucket say (store/lifecycle.rs).
+            match store
+                .ensure_lifecycle_rules(&self.config.bucket_lifecycle_rules)
+                .await
+            {
+                Ok(store::LifecycleOutcome::Unsupported(reason)) => tracing::warn!(
+                    "out_s3: <bucket_lifecycle_rule> is not applied: {reason}; objects are never expired by the store, remove old ones by other means"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    let m = format!("bucket lifecycle rules not applied: {e}");
+                    return Err(if e.is_retryable() {
+                        PluginError::Retryable(m)
+                    } else {
+                        PluginError::Unrecoverable(m)
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -1319,17 +1341,26 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_transport_options_are_config_errors() {
+    fn ssl_verify_peer_false_is_accepted_also_with_proxy_uri() {
         let s = section(&[
             ("@type", "s3"),
             ("s3_bucket", "bucket"),
+            ("s3_endpoint", "https://minio.internal:9000"),
             ("ssl_verify_peer", "false"),
+            ("proxy_uri", "http://proxy.internal:3128"),
         ]);
-        let e = build(&s, &ctx(true)).err().expect("refused");
-        let all = e.to_string();
+        let mut r = SectionReader::new(&s, "out_s3");
+        let cfg = config::read(&mut r, "host").expect("config");
+        assert!(!r.has_errors());
+        assert!(!cfg.ssl_verify_peer);
+        assert!(cfg.proxy_uri.is_some());
+        assert!(build(&s, &ctx(true)).is_ok());
+        let default = section(&[("@type", "s3"), ("s3_bucket", "bucket")]);
+        let mut r = SectionReader::new(&default, "out_s3");
         assert!(
-            all.contains("ssl_verify_peer false is not supported"),
-            "{all}"
+            config::read(&mut r, "host")
+                .expect("config")
+                .ssl_verify_peer
         );
     }
 

@@ -8,7 +8,10 @@
 //! [`FaultProxy`] ([`proxy`]) stands between a client and such a server and injects faults:
 //! resets after the request was sent, 500 / 503 SlowDown answers, delays, a closed port.
 //! [`ForwardProxy`] is a minimal HTTP/1.1 forward proxy (absolute-form requests, counted), for
-//! `proxy_uri`.
+//! `proxy_uri` (and `CONNECT` tunnels for `https://` endpoints).
+//!
+//! [`TlsFront`] ([`tls`]) puts HTTPS in front of such a server, with a self-signed certificate
+//! made at start, for `ssl_ca_bundle` and `ssl_verify_peer false`.
 //!
 //! [`S3Target`] names an endpoint and credentials: the in-process server, or an external one
 //! given by the environment (`LOGSHIP_TEST_S3_ENDPOINT`, `LOGSHIP_TEST_S3_KEY`,
@@ -17,6 +20,8 @@
 
 pub mod proxy;
 pub use proxy::{Fault, FaultProxy, ForwardProxy, ForwardStats};
+pub mod tls;
+pub use tls::TlsFront;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;

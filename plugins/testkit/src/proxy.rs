@@ -576,8 +576,11 @@ mod tests {
 /// `Proxy-*` headers (the rest, body included, is forwarded byte for byte, so SigV4 signatures
 /// stay valid) and forwards them to the host and port named in the URI, then relays the answer.
 /// Client connections are kept alive; an upstream connection is reused while the target stays
-/// the same and the upstream keeps it open. Anything else (origin-form, `CONNECT`, `https://`)
-/// is answered `501` and counted as refused. Stops when dropped.
+/// the same and the upstream keeps it open. `CONNECT host:port` (what a client sends for an
+/// `https://` target) is counted as a tunnel (its `Proxy-Authorization` too), answered `200`,
+/// and the connection then relays bytes both ways, unread (TLS stays end to end). Anything else
+/// (origin-form, absolute-form `https://`) is answered `501` and counted as refused. Stops when
+/// dropped.
 pub struct ForwardProxy {
     addr: SocketAddr,
     stats: Arc<Mutex<ForwardStats>>,
@@ -593,8 +596,13 @@ pub struct ForwardStats {
     pub with_auth: usize,
     /// The distinct `Proxy-Authorization` values seen.
     pub auth_values: Vec<String>,
-    /// Requests refused (not absolute-form `http://`).
+    /// Requests refused (neither absolute-form `http://` nor `CONNECT`).
     pub refused: usize,
+    /// `CONNECT` tunnels opened (their `Proxy-Authorization` is counted in `with_auth` and
+    /// `auth_values` too).
+    pub tunnels: usize,
+    /// The distinct `host:port` targets of those tunnels.
+    pub tunnel_targets: Vec<String>,
 }
 
 impl ForwardProxy {
@@ -692,6 +700,9 @@ async fn forward_conn(client: TcpStream, stats: Arc<Mutex<ForwardStats>>) -> std
             return Ok(());
         };
         let method = request_method(&request);
+        if method == "CONNECT" {
+            return forward_tunnel(client, &request, &stats).await;
+        }
         let Some((target, message, auth)) = rewrite_absolute(&request) else {
             stats.lock().unwrap_or_else(|p| p.into_inner()).refused += 1;
             let body = "forward proxy: only absolute-form http:// requests";
@@ -738,4 +749,57 @@ async fn forward_conn(client: TcpStream, stats: Arc<Mutex<ForwardStats>>) -> std
             return Ok(());
         }
     }
+}
+
+/// A `CONNECT host:port` request: counted, answered `200`, then bytes are relayed both ways
+/// until either side closes. A target that cannot be reached is answered `502`.
+async fn forward_tunnel(
+    mut client: Conn,
+    request: &[u8],
+    stats: &Mutex<ForwardStats>,
+) -> std::io::Result<()> {
+    let Some((_, lines)) = head_of(request) else {
+        return Ok(());
+    };
+    let target = lines
+        .first()
+        .and_then(|l| l.split(' ').nth(1))
+        .unwrap_or("")
+        .to_string();
+    let auth = header(&lines, "proxy-authorization").map(str::to_string);
+    {
+        let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
+        s.tunnels += 1;
+        if !s.tunnel_targets.contains(&target) {
+            s.tunnel_targets.push(target.clone());
+        }
+        if let Some(a) = auth {
+            s.with_auth += 1;
+            if !s.auth_values.contains(&a) {
+                s.auth_values.push(a);
+            }
+        }
+    }
+    let mut up = match TcpStream::connect(&target).await {
+        Ok(up) => up,
+        Err(_) => {
+            client
+                .stream
+                .write_all(
+                    b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .await?;
+            return Ok(());
+        }
+    };
+    client
+        .stream
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .await?;
+    // Bytes the client sent after the request (it should wait for the 200, but may not).
+    if !client.buf.is_empty() {
+        up.write_all(&client.buf).await?;
+    }
+    tokio::io::copy_bidirectional(&mut client.stream, &mut up).await?;
+    Ok(())
 }

@@ -14,14 +14,20 @@
 //! * [`ObjectStore::list_page`] lists keys under a prefix one page at a time (ListObjectsV2 on
 //!   S3, a directory walk on a directory): out_s3 reads the highest `%{index}` of a prefix from
 //!   it after a restart instead of probing from 0;
+//! * [`ObjectStore::ensure_lifecycle_rules`] applies `<bucket_lifecycle_rule>` at start (S3
+//!   only: a directory cannot expire objects);
 //! * [`ObjectStore::get`] and [`ObjectStore::list`] serve tests and tools.
 //!
 //! Errors are classified once, here, as retryable or not ([`StoreError`]); messages name the
 //! bucket and the key and never carry a credential.
 
+mod lifecycle;
 mod local;
 mod s3;
+mod sts;
+mod unverified_tls;
 
+pub use lifecycle::LifecycleOutcome;
 pub use local::LocalDirStore;
 pub use s3::S3Store;
 
@@ -199,4 +205,18 @@ pub trait ObjectStore: Send + Sync {
 
     /// Checks the credentials work (lists at most one object).
     async fn check_credentials(&self) -> Result<(), StoreError>;
+
+    /// Makes the bucket's lifecycle configuration the `<bucket_lifecycle_rule>` sections, as
+    /// fluent-plugin-s3 does at start (S3: see `store/lifecycle.rs`). A store that cannot expire
+    /// objects answers [`LifecycleOutcome::Unsupported`] (the default), not an error.
+    async fn ensure_lifecycle_rules(
+        &self,
+        rules: &[crate::config::BucketLifecycleRule],
+    ) -> Result<LifecycleOutcome, StoreError> {
+        let _ = rules;
+        Ok(LifecycleOutcome::Unsupported(format!(
+            "{} cannot expire objects",
+            self.describe()
+        )))
+    }
 }

@@ -11,12 +11,17 @@
 //!   `<shared_credentials>` (a credentials file and profile); `aws_profile`; otherwise the AWS
 //!   default chain (environment, profile, SSO, web identity, ECS, IMDSv2);
 //! * **TLS**: rustls with the system roots, plus `ssl_ca_bundle` / `ssl_ca_directory` PEM files.
-//!   `ssl_verify_peer false` is refused with a clear error: the SDK's HTTP client offers no
-//!   supported way to do it;
+//!   A certificate that is not accepted fails the request as retryable, with a message that
+//!   says to trust the CA: the chunk waits in the buffer until the CA is given or the server's
+//!   certificate is fixed, rather than going to the backup directory. `ssl_verify_peer false` gives the S3 client (only
+//!   it: the credential providers keep verifying) its own HTTP client that accepts any
+//!   certificate and host name ([`super::unverified_tls`], `proxy_uri` honoured the same way),
+//!   with one warning when the store is opened;
 //! * **proxy**: `proxy_uri` sends every S3 request through that forward proxy: absolute-form
 //!   requests for an `http://` endpoint, `CONNECT` tunnels for `https://`; credentials in the
-//!   URI become `Proxy-Authorization: Basic`. The credential providers (IMDS, ECS, STS, web
-//!   identity) connect directly, as fluent-plugin-s3's do.
+//!   URI become `Proxy-Authorization: Basic`. The credential providers (IMDS, ECS, web
+//!   identity) connect directly, as fluent-plugin-s3's do; STS AssumeRole goes through
+//!   `sts_http_proxy` when set, and to `sts_endpoint_url` when set (`store/sts.rs`).
 //!   Without `proxy_uri` the connection is direct and `HTTP(S)_PROXY` / `NO_PROXY` are ignored
 //!   (the AWS SDK's own default client would honour them; logship keeps the behaviour it had
 //!   before `proxy_uri`, and a proxy is opted into explicitly, as in fluent-plugin-s3);
@@ -158,6 +163,36 @@ fn https_client(tls_context: tls::TlsContext, proxy: ProxyConfig) -> SharedHttpC
     })
 }
 
+/// The S3 client's HTTP client for `ssl_verify_peer false` (any certificate accepted; see
+/// [`super::unverified_tls`]), through `proxy_uri` when set. Logs the one warning about it.
+fn unverified_client(
+    config: &S3Config,
+    endpoint: Option<&str>,
+) -> Result<SharedHttpClient, StoreError> {
+    let proxy = match &config.proxy_uri {
+        // `p.url` carries no credentials, so the error cannot show them.
+        Some(p) => Some(
+            super::unverified_tls::Proxy::new(
+                &p.url,
+                p.basic_auth
+                    .as_ref()
+                    .map(|(user, password)| (user.as_str(), password.expose().as_str())),
+            )
+            .map_err(|e| StoreError::Unrecoverable(format!("out_s3: proxy_uri {e}")))?,
+        ),
+        None => None,
+    };
+    // An `https://` proxy is still verified, with the configured CAs too.
+    let pems = read_pem_files(config).map_err(StoreError::Unrecoverable)?;
+    let client = super::unverified_tls::http_client(proxy, &pems)
+        .map_err(|e| StoreError::Unrecoverable(format!("out_s3: {e}")))?;
+    tracing::warn!(
+        endpoint = endpoint.unwrap_or("AWS S3"),
+        "out_s3: ssl_verify_peer false: the S3 endpoint's TLS certificate is NOT verified (any certificate, any host name); whoever can intercept the connection can read and alter uploads; prefer trusting the endpoint's CA with ssl_ca_bundle"
+    );
+    Ok(client)
+}
+
 /// The proxy of the S3 client: `proxy_uri`, else none (the environment is not consulted).
 fn proxy_config(config: &S3Config) -> Result<Option<ProxyConfig>, StoreError> {
     let Some(p) = &config.proxy_uri else {
@@ -167,7 +202,7 @@ fn proxy_config(config: &S3Config) -> Result<Option<ProxyConfig>, StoreError> {
     let mut cfg = ProxyConfig::all(p.url.as_str())
         .map_err(|e| StoreError::Unrecoverable(format!("out_s3: proxy_uri {}: {e}", p.url)))?;
     if let Some((user, password)) = &p.basic_auth {
-        cfg = cfg.with_basic_auth(user.clone(), password.expose().clone());
+        cfg = super::sts::with_basic_auth(cfg, user, password.expose());
     }
     Ok(Some(cfg))
 }
@@ -185,11 +220,6 @@ impl S3Store {
             }
             None => None,
         };
-        if !config.ssl_verify_peer {
-            return Err(StoreError::Unrecoverable(
-                "out_s3: ssl_verify_peer false is not supported by logship's S3 client; give the endpoint's CA with ssl_ca_bundle instead".into(),
-            ));
-        }
         let proxy = proxy_config(config)?;
         let pems = read_pem_files(config).map_err(StoreError::Unrecoverable)?;
         let mut trust = tls::TrustStore::default();
@@ -202,11 +232,22 @@ impl S3Store {
             .map_err(|e| StoreError::Unrecoverable(format!("out_s3: TLS setup: {e}")))?;
         // The credential providers (IMDS, ECS, STS, web identity) connect directly, as
         // fluent-plugin-s3's do (proxy_uri is the S3 client's `http_proxy`): a metadata address
-        // must never go to a proxy. Only the S3 client gets the proxy.
+        // must never go to a proxy. Only the S3 client gets `proxy_uri`, and only AssumeRole's
+        // STS client `sts_http_proxy`.
         let http_client = https_client(tls_context.clone(), ProxyConfig::disabled());
-        let s3_http_client = match proxy {
-            Some(p) => https_client(tls_context, p),
-            None => http_client.clone(),
+        // STS (AssumeRole) goes through `sts_http_proxy` when set (store/sts.rs).
+        let sts_http_client =
+            match super::sts::sts_proxy_config(config.assume_role_credentials.as_ref())? {
+                Some(p) => https_client(tls_context.clone(), p),
+                None => http_client.clone(),
+            };
+        let s3_http_client = if config.ssl_verify_peer {
+            match proxy {
+                Some(p) => https_client(tls_context, p),
+                None => http_client.clone(),
+            }
+        } else {
+            unverified_client(config, endpoint.as_deref())?
         };
 
         let region = Region::new(config.s3_region.clone());
@@ -298,7 +339,11 @@ impl S3Store {
                 .region(Region::new(
                     ar.sts_region.clone().unwrap_or(config.s3_region.clone()),
                 ))
-                .configure(&sdk_config);
+                .configure(&super::sts::sts_sdk_config(
+                    &sdk_config,
+                    ar,
+                    sts_http_client.clone(),
+                ));
             if let Some(id) = &ar.external_id {
                 b = b.external_id(id.expose().clone());
             }
@@ -308,22 +353,11 @@ impl S3Store {
             if let Some(d) = ar.duration_seconds {
                 b = b.session_length(Duration::from_secs(u64::from(d)));
             }
-            if ar.sts_http_proxy.is_some() {
-                return Err(StoreError::Unrecoverable(
-                    "out_s3 <assume_role_credentials>: sts_http_proxy is not supported by logship yet: STS must be reachable directly (proxy_uri applies to S3 requests only)".into(),
-                ));
-            }
             let provider = b.build().await;
             let mut builder = sdk_config.to_builder();
             builder.set_credentials_provider(Some(
                 aws_sdk_s3::config::SharedCredentialsProvider::new(provider),
             ));
-            if let Some(url) = &ar.sts_endpoint_url {
-                tracing::warn!(
-                    sts_endpoint_url = %url,
-                    "out_s3 <assume_role_credentials>: sts_endpoint_url is not applied; the regional STS endpoint is used"
-                );
-            }
             sdk_config = builder.build();
         }
 
@@ -590,6 +624,16 @@ where
             "{context}: the request could not be sent: {}",
             DisplayErrorContext(err)
         )),
+        SdkError::DispatchFailure(_) if certificate_error(err).is_some() => {
+            let why = certificate_error(err)
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            // Retryable: the chunk stays in the buffer (not in the backup directory) while
+            // the operator adds the CA or the server's certificate is renewed.
+            StoreError::Retryable(format!(
+                "{context}: the endpoint's TLS certificate was not accepted ({why}): trust its CA with ssl_ca_bundle or ssl_ca_directory"
+            ))
+        }
         SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => StoreError::Retryable(
             format!("{context}: connection failed: {}", DisplayErrorContext(err)),
         ),
@@ -601,6 +645,24 @@ where
         }
         _ => StoreError::Retryable(format!("{context}: {}", DisplayErrorContext(err))),
     }
+}
+
+/// The rustls certificate error in `err`'s source chain (looking inside `io::Error`s, where
+/// hyper-rustls nests it), if the connection failed because the certificate was refused.
+fn certificate_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    std::iter::successors(Some(err), |&e| match e.downcast_ref::<std::io::Error>() {
+        Some(io) => io
+            .get_ref()
+            .map(|inner| inner as &(dyn std::error::Error + 'static)),
+        None => e.source(),
+    })
+    .filter_map(|e| e.downcast_ref::<rustls::Error>())
+    .find(|e| {
+        matches!(
+            e,
+            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+        )
+    })
 }
 
 /// Error codes that a later attempt may not get.
@@ -840,6 +902,13 @@ impl ObjectStore for S3Store {
             }
             Err(e) => Err(classify(&self.context("CreateBucket", ""), &e)),
         }
+    }
+
+    async fn ensure_lifecycle_rules(
+        &self,
+        rules: &[crate::config::BucketLifecycleRule],
+    ) -> Result<super::LifecycleOutcome, StoreError> {
+        super::lifecycle::ensure_s3(&self.client, &self.bucket, &self.describe(), rules).await
     }
 
     async fn check_credentials(&self) -> Result<(), StoreError> {
