@@ -159,6 +159,17 @@ pub async fn open_store(config: &S3Config) -> Result<Arc<dyn ObjectStore>, Store
     }
 }
 
+/// How many chunks this process compresses at once: one per core. Compression is CPU-bound, so
+/// more at once cannot finish sooner, and each holds its chunk and its output in memory (the
+/// engine's flush thread and `logship flush`'s drain writers could otherwise run three on two
+/// cores: peak RSS 53 MiB instead of about 45 in the benchmark).
+fn compression_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
+}
+
 fn plugin_error(e: StoreError) -> PluginError {
     match e {
         StoreError::Retryable(m) => PluginError::Retryable(m),
@@ -490,6 +501,10 @@ impl S3Output {
         let id = chunk.id;
         let len = chunk.body.len();
         let spool = (len > self.config.multipart_threshold).then(|| self.spool_dir.clone());
+        let _slot = compression_slots()
+            .acquire()
+            .await
+            .map_err(|_| PluginError::retryable("out_s3: compression slots closed"))?;
         tokio::task::spawn_blocking(move || -> std::io::Result<store::Body> {
             let reader = src.open()?;
             match spool {
