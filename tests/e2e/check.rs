@@ -70,7 +70,7 @@ fn s3_compatible_example_configs_check() {
             "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com",
             "auto",
         ),
-        ("sakura", "https://b.storage.sakura.ad.jp", "us-east-1"),
+        ("sakura", "https://s3.isk01.sakurastorage.jp", "jp-north-1"),
     ];
     let dir = root().join("examples/s3-compatible");
     let mut found: Vec<String> = std::fs::read_dir(&dir)
