@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end benchmark of logship (issue #7): the real binary, as a user runs it.
 #
-#   bench/e2e.sh [LINES] [LOGFILE]      (BENCH_NO_BUILD=1 skips the release build)
+#   bench/e2e.sh [LINES] [LOGFILE]      (BENCH_NO_BUILD=1 skips the release build;
+#                                         BENCH_PROFILE=debug uses the debug binaries)
 #
 # 1. Generates a deterministic Apache combined log of LINES lines (default 2,000,000, about
 #    360 MB; bench/gen_apache_log.py, cached under $BENCH_DIR) unless LOGFILE is given (e.g. a
@@ -36,12 +37,23 @@ LOG_IN=${2:-}
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/logship-bench}
 mkdir -p "$BENCH_DIR"
 
+# BENCH_PROFILE=debug runs the debug binaries instead: the short variant .ci/run runs, which
+# checks that the script works and every line arrives; its timings are not a measurement.
+PROFILE=${BENCH_PROFILE:-release}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+case $PROFILE in
+  release) BUILD=(cargo build --release --locked -p logship -p logship-testkit --bins) ;;
+  # The same features as `cargo test --workspace` (dev-dependencies included), so that after
+  # the tests only the S3 server binary is left to link.
+  debug) BUILD=(cargo build --locked --workspace --bins --tests) ;;
+  *) echo "BENCH_PROFILE must be release or debug" >&2; exit 2 ;;
+esac
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
-  echo "== build (release)"
-  cargo build --release --locked -p logship -p logship-testkit --bins
+  echo "== build ($PROFILE)"
+  "${BUILD[@]}"
 fi
-LOGSHIP=$ROOT/target/release/logship
-S3SERVER=$ROOT/target/release/logship-s3-server
+LOGSHIP=$TARGET_DIR/$PROFILE/logship
+S3SERVER=$TARGET_DIR/$PROFILE/logship-s3-server
 
 if [ -z "$LOG_IN" ]; then
   LOG_IN=$BENCH_DIR/access_${LINES}.log
