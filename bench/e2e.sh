@@ -227,12 +227,26 @@ report_baseline() {
   fi
 }
 
+# How fast this machine deflates compared with the one issue #7's Fluent Bit figures were
+# measured on (`gzip -6` of its 399 MB raw log: 7.0 s, 17.5 ms per MB): the same kind of
+# machine varies from day to day by more than the changes being measured, so the gzip run's
+# wall time is also shown scaled to that machine's speed.
+report_machine_speed() {
+  local wall=$1 t
+  t=$( { /usr/bin/time -f "%e" gzip -6 -c "$LOG_IN" >/dev/null; } 2>&1 | tail -1)
+  awk -v t="$t" -v b="$IN_BYTES" -v w="$wall" 'BEGIN {
+    ms = 1000 * t / (b / 1e6); f = 17.5 / ms
+    printf "  gzip -6 of the raw log: %.2f s (%.1f ms per MB; the reference machine: 17.5); logship wall at the reference speed: %.2f s\n",
+      t, ms, w * f }'
+}
+
 SCENARIOS=${BENCH_SCENARIOS:-gzip zstd files100 steady}
 for sc in $SCENARIOS; do
   case $sc in
     gzip)
       run_scenario gzip gzip 1
       report_baseline "$BENCH_DIR/run-gzip/uploaded.txt" "$LAST_WALL" logship 6
+      report_machine_speed "$LAST_WALL"
       ;;
     zstd)
       run_scenario zstd zstd 1

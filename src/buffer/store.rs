@@ -842,8 +842,15 @@ impl Buffer {
                 force
                     || match (self.cfg.flush_mode, e.metadata.timekey) {
                         (FlushMode::Immediate, _) => true,
+                        // A chunk of a slice already due (late lines, or a backlog being
+                        // caught up) still gathers appends for `flush_thread_interval` after
+                        // it was created, as under Fluentd, whose enqueue thread looks once
+                        // per interval: otherwise every wake-up (each append wakes the flush
+                        // threads) would enqueue it, and a backlog became hundreds of small
+                        // objects.
                         (FlushMode::Lazy, Some(k)) => {
                             timekey_end(k, tk, &self.cfg.timekey_zone) + wait <= now_wall
+                                && e.created.elapsed() >= self.cfg.flush_thread_interval
                         }
                         (FlushMode::Lazy, None) => false,
                         (FlushMode::Interval, _) => e.created.elapsed() >= self.cfg.flush_interval,
@@ -1166,11 +1173,19 @@ impl Buffer {
                 at = at.min(t);
             }
         }
-        if self.cfg.flush_mode == FlushMode::Interval {
-            for id in st.staged.values() {
-                if let Some(e) = st.chunks.get(id) {
-                    at = at.min(e.created + self.cfg.flush_interval);
+        let now = Instant::now();
+        for id in st.staged.values() {
+            let Some(e) = st.chunks.get(id) else {
+                continue;
+            };
+            match self.cfg.flush_mode {
+                FlushMode::Interval => at = at.min(e.created + self.cfg.flush_interval),
+                // A young chunk of a due slice is enqueued once it has gathered for
+                // `flush_thread_interval` (see `enqueue_due`).
+                FlushMode::Lazy if e.created + self.cfg.flush_thread_interval > now => {
+                    at = at.min(e.created + self.cfg.flush_thread_interval)
                 }
+                _ => {}
             }
         }
         at

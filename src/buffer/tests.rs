@@ -135,6 +135,7 @@ macro_rules! both {
 both!(
     cut_by_size_and_records,
     lazy_flush_past_slices,
+    lazy_due_chunk_gathers_for_flush_thread_interval,
     immediate_flush,
     interval_flush,
     retry_schedule,
@@ -208,6 +209,11 @@ async fn lazy_flush_past_slices(ty: BufferType) {
     put(&b, md("a", 0), "old\n").await.unwrap();
     let future = i64::MAX / 4;
     put(&b, md("a", future), "new\n").await.unwrap();
+    // The past slice's chunk gathers appends for `flush_thread_interval` first.
+    b.enqueue_due(false);
+    let st = b.stats();
+    assert_eq!((st.staged_chunks, st.queued_chunks), (2, 0));
+    tokio::time::advance(Duration::from_secs(1)).await;
     b.enqueue_due(false);
     let st = b.stats();
     assert_eq!((st.staged_chunks, st.queued_chunks), (1, 1));
@@ -216,6 +222,33 @@ async fn lazy_flush_past_slices(ty: BufferType) {
     assert_eq!(out.written.lock().unwrap()[0].1, "old\n");
     assert_eq!(b.flush_all(&out).await, 0);
     assert_eq!(out.written.lock().unwrap().len(), 2);
+}
+
+/// A backlog of an hour already past arrives in many appends: the flush threads, woken by
+/// each append, must not send each append as an object of its own. The first chunk is written
+/// `flush_thread_interval` (1 s) after it was created, with every append of that second.
+async fn lazy_due_chunk_gathers_for_flush_thread_interval(ty: BufferType) {
+    let fx = Fx::new(ty);
+    let b = fx.open(fx.cfg()); // lazy (time key), flush_thread_interval 1 s
+    let out = Arc::new(TestOut::default());
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let h = tokio::spawn(b.clone().run_flusher(out.clone(), rx));
+    let t0 = tokio::time::Instant::now();
+    for i in 0..4 {
+        put(&b, md("a", 0), &format!("late {i}\n")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // t0 + 1.2 s: the chunk made at t0 went at t0 + 1 s with the first four appends.
+    let w = out.written.lock().unwrap().clone();
+    assert_eq!(w.len(), 1, "{:?}", out.bodies());
+    assert_eq!(w[0].1, "late 0\nlate 1\nlate 2\nlate 3\n");
+    assert!(w[0].2 - t0 >= Duration::from_secs(1) && w[0].2 - t0 < Duration::from_millis(1100));
+    put(&b, md("a", 0), "late 4\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(out.bodies().len(), 2);
+    assert_eq!(out.bodies()[1], "late 4\n");
+    tx.send(true).unwrap();
+    h.await.unwrap();
 }
 
 async fn immediate_flush(ty: BufferType) {

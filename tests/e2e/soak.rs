@@ -628,9 +628,9 @@ fn soak_full_buffer_pauses_inputs() {
 }
 
 /// Regression (found by this suite): a batch whose formatted size alone exceeds
-/// `total_limit_size` (in_tail's default `read_lines_limit 8192`, about 1.6 MB formatted,
-/// against `total_limit_size 64k`) was refused even by an empty buffer, so the input retried it
-/// for ever and nothing shipped. An empty buffer now takes any one append.
+/// `total_limit_size` (in_tail's default `read_lines_limit` of 4096 lines is about 0.8 MB
+/// formatted, against `total_limit_size 64k`) was refused even by an empty buffer, so the
+/// input retried it for ever and nothing shipped. An empty buffer now takes any one append.
 #[test]
 fn soak_full_buffer_with_batches_larger_than_the_limit() {
     full_buffer("full_buffer_big_batches", "", 60);

@@ -4,7 +4,9 @@
 //! for both building and lookups, and keeps Fluentd's field order in the JSON output. Keys are
 //! [`CompactString`]s, which store keys up to 24 bytes inline without allocating.
 
-use compact_str::CompactString;
+/// A field name. Keys up to 24 bytes are stored inline; a parser's fixed names are best made
+/// `const` with [`CompactString::const_new`], so no line pays for building them.
+pub use compact_str::CompactString;
 use serde_json::Value;
 use std::fmt;
 

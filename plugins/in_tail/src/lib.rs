@@ -1356,7 +1356,7 @@ mod tests {
             r#"path: ["/var/log/a.log", "/var/log/%Y/*.log"]"#,
             "refresh_interval: 60s",
             "rotate_wait: 5s",
-            "read_lines_limit: 8192",
+            "read_lines_limit: 4096",
             "max_line_size: Some(32768)",
             "invalid_bytes: Replace",
             "enable_stat_watcher: true",
