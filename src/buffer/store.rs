@@ -1180,8 +1180,9 @@ impl Buffer {
             };
             match self.cfg.flush_mode {
                 FlushMode::Interval => at = at.min(e.created + self.cfg.flush_interval),
-                // A young chunk of a due slice is enqueued once it has gathered for
-                // `flush_thread_interval` (see `enqueue_due`).
+                // A chunk is looked at again when it is `flush_thread_interval` old: if its
+                // slice is due, `enqueue_due` queues it then (for a slice not due yet, this is
+                // one spare wake-up per chunk).
                 FlushMode::Lazy if e.created + self.cfg.flush_thread_interval > now => {
                     at = at.min(e.created + self.cfg.flush_thread_interval)
                 }
