@@ -101,31 +101,45 @@ struct FlushArgs {
 /// Exit code of a flush that left chunks on disk.
 const EXIT_INCOMPLETE: u8 = 2;
 
-/// Limits glibc malloc to one arena, before any thread starts, unless the operator chose with
-/// `MALLOC_ARENA_MAX` or `GLIBC_TUNABLES`.
+/// Tunes glibc malloc before any thread starts, unless the operator chose with
+/// `GLIBC_TUNABLES` or the `MALLOC_*` variable of that setting.
 ///
-/// glibc gives each thread that contends for memory an arena of its own (up to 8 per core), and
-/// freed memory stays in the arena that held it. logship's work moves between tokio workers
-/// and blocking threads (read, parse, format, compress, upload), so every arena ends up holding
-/// its own free space: measured on the 2,000,000-line benchmark, peak RSS 58-65 MiB with the
-/// default arenas and 33 MiB with one, at the same CPU time (bench/e2e.sh).
-fn limit_malloc_arenas() {
+/// * **One arena.** glibc gives each thread that contends for memory an arena of its own (up
+///   to 8 per core), and freed memory stays in the arena that held it. logship's work moves
+///   between tokio workers and blocking threads (read, parse, format, compress, upload), so
+///   every arena ends up holding its own free space: measured on the 2,000,000-line
+///   benchmark, peak RSS 58-65 MiB with the default arenas and 33 MiB with one, at the same
+///   CPU time (bench/e2e.sh).
+/// * **Fixed mmap (8 MiB) and trim (16 MiB) thresholds.** glibc raises both as soon as a large
+///   block it had mapped is freed. out_s3's compression scratch ([`logship_out_s3::scratch`])
+///   keeps chunks off the heap, so nothing raises them any more, and with the 128 KiB
+///   defaults the heap gave back and faulted in again each in_tail batch's few MiB of records:
+///   about 10% more CPU in the benchmark. These are the values glibc used to settle at.
+fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        if std::env::var_os("MALLOC_ARENA_MAX").is_none()
-            && std::env::var_os("GLIBC_TUNABLES").is_none()
-        {
-            // SAFETY: mallopt only sets a malloc parameter; it is called before any other
-            // thread exists.
-            unsafe {
-                libc::mallopt(libc::M_ARENA_MAX, 1);
+        if std::env::var_os("GLIBC_TUNABLES").is_some() {
+            return;
+        }
+        let settings = [
+            ("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, 1),
+            ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, 8 << 20),
+            ("MALLOC_TRIM_THRESHOLD_", libc::M_TRIM_THRESHOLD, 16 << 20),
+        ];
+        for (var, param, value) in settings {
+            if std::env::var_os(var).is_none() {
+                // SAFETY: mallopt only sets a malloc parameter; it is called before any other
+                // thread exists.
+                unsafe {
+                    libc::mallopt(param, value);
+                }
             }
         }
     }
 }
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    tune_malloc();
     let cli = Cli::parse();
     let check_only = cli.dry_run || matches!(cli.command, Some(Command::Check));
     let loaded = match daemon::load(&cli.config) {

@@ -3,72 +3,65 @@
 //! gzip is always a standard single-member gzip file that `gunzip`, `zcat`, Athena and Spark
 //! read, at `<compress> level` (default 6, zlib's default and what fluent-plugin-s3's Ruby
 //! `Zlib::GzipWriter` writes). A body of up to [`WHOLE_BUFFER_GZIP_LIMIT`] bytes (every chunk
-//! of the default 8 MiB `chunk_limit_size`) is read into memory and compressed in one call by
-//! libdeflate, which is about a quarter faster than zlib at the same level and a little
-//! smaller; a larger body streams through flate2's `zlib-rs` backend instead, so memory stays
-//! flat whatever the chunk size. zstd is the `zstd` crate at `<compress> level` (default 3);
-//! json and text are stored as formatted. [`compress`] compresses into memory, [`compress_to`]
+//! of the default 8 MiB `chunk_limit_size`) is read into a reused [`Scratch`] and compressed in
+//! one call by libdeflate, which is about a quarter faster than zlib at the same level and a
+//! little smaller; a larger body streams through flate2's `zlib-rs` backend instead, so memory
+//! stays flat whatever the chunk size. zstd is the `zstd` crate at `<compress> level` (default 3);
+//! json and text are stored as formatted. [`compress_in`] compresses into memory, [`compress_to`]
 //! (large chunks) into a file and always streams.
 
 use crate::config::StoreAs;
+use crate::scratch::Scratch;
 use std::io::{Read, Write};
 
 /// Largest body gzipped in one call by libdeflate; above it, gzip streams through zlib-rs.
 pub const WHOLE_BUFFER_GZIP_LIMIT: usize = 16 << 20;
 
-/// Compresses everything `input` yields into memory.
+/// Compresses everything `input` yields into memory (with a scratch of its own; the output
+/// uses [`compress_in`] with a pooled one).
 pub fn compress(store_as: StoreAs, level: i32, input: impl Read) -> std::io::Result<Vec<u8>> {
-    compress_sized(store_as, level, input, 0)
+    if store_as == StoreAs::Gzip && level_for(store_as, level) > 0 {
+        compress_in(&mut Scratch::new()?, store_as, level, input)
+    } else {
+        compress_to(store_as, level, input, Vec::new())
+    }
 }
 
-/// [`compress`] for an input of about `len_hint` bytes (the chunk's size), so a body read
-/// whole for libdeflate is read into a buffer of the right size at once.
-pub fn compress_sized(
+/// Compresses everything `input` yields into memory. gzip reads a body of up to
+/// [`WHOLE_BUFFER_GZIP_LIMIT`] bytes into `scratch` and compresses it there in one libdeflate
+/// call (`level` 1..=9 as libdeflate levels, which mean the same speed/ratio trade-off as
+/// zlib's); a larger body streams. Other formats stream and leave `scratch` alone.
+pub fn compress_in(
+    scratch: &mut Scratch,
     store_as: StoreAs,
     level: i32,
     mut input: impl Read,
-    len_hint: u64,
 ) -> std::io::Result<Vec<u8>> {
     let level = level_for(store_as, level);
     if store_as != StoreAs::Gzip || level == 0 {
         return compress_to(store_as, level, input, Vec::new());
     }
-    let mut head = Vec::with_capacity(len_hint.min(WHOLE_BUFFER_GZIP_LIMIT as u64 + 1) as usize);
-    (&mut input)
-        .take(WHOLE_BUFFER_GZIP_LIMIT as u64 + 1)
-        .read_to_end(&mut head)?;
-    if head.len() <= WHOLE_BUFFER_GZIP_LIMIT {
-        return gzip_whole(&head, level);
+    // The area holds one byte more than the limit, so a full area means "larger".
+    let area = scratch.input_mut();
+    let mut n = 0;
+    while n < area.len() {
+        match input.read(&mut area[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if n <= WHOLE_BUFFER_GZIP_LIMIT {
+        return scratch.gzip_input(n, level);
     }
     // Larger than the limit: stream what was read, then the rest.
     compress_to(
         store_as,
         level,
-        std::io::Cursor::new(head).chain(input),
+        (&scratch.input()[..n]).chain(input),
         Vec::new(),
     )
-}
-
-/// gzip `level` (1..=9) as libdeflate levels, which mean the same speed/ratio trade-off.
-fn gzip_whole(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
-    let lvl = libdeflater::CompressionLvl::new(level)
-        .map_err(|e| std::io::Error::other(format!("gzip level {level}: {e:?}")))?;
-    let mut c = libdeflater::Compressor::new(lvl);
-    // Log lines compress 5-15x: try a third of the input first (memory), then the bound.
-    let bound = c.gzip_compress_bound(data.len());
-    for size in [(data.len() / 3 + 4096).min(bound), bound] {
-        let mut out = vec![0u8; size];
-        match c.gzip_compress(data, &mut out) {
-            Ok(n) => {
-                out.truncate(n);
-                out.shrink_to_fit();
-                return Ok(out);
-            }
-            Err(libdeflater::CompressionError::InsufficientSpace) if size < bound => continue,
-            Err(e) => return Err(std::io::Error::other(format!("gzip: {e:?}"))),
-        }
-    }
-    Err(std::io::Error::other("gzip: output larger than its bound"))
 }
 
 /// The configured level, clamped to what `store_as` accepts (gzip: 0..=9).

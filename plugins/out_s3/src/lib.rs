@@ -69,6 +69,7 @@
 pub mod compress;
 pub mod config;
 pub mod key;
+pub mod scratch;
 pub mod store;
 pub mod zone;
 
@@ -159,14 +160,15 @@ pub async fn open_store(config: &S3Config) -> Result<Arc<dyn ObjectStore>, Store
     }
 }
 
-/// How many chunks this process compresses at once: one per core. Compression is CPU-bound, so
-/// more at once cannot finish sooner, and each holds its chunk and its output in memory (the
-/// engine's flush thread and `logship flush`'s drain writers could otherwise run three on two
-/// cores: peak RSS 53 MiB instead of about 45 in the benchmark).
-fn compression_slots() -> &'static tokio::sync::Semaphore {
-    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    SLOTS.get_or_init(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+/// How many chunks this process compresses at once, one per core, each with its reused
+/// [`scratch::Scratch`]. Compression is CPU-bound, so more at once cannot finish sooner, and
+/// each holds its chunk and its output in memory (the engine's flush thread and `logship
+/// flush`'s drain writers could otherwise run three on two cores: peak RSS 53 MiB instead of
+/// about 45 in the benchmark).
+fn scratch_pool() -> &'static scratch::ScratchPool {
+    static POOL: std::sync::OnceLock<scratch::ScratchPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        scratch::ScratchPool::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
     })
 }
 
@@ -501,17 +503,19 @@ impl S3Output {
         let id = chunk.id;
         let len = chunk.body.len();
         let spool = (len > self.config.multipart_threshold).then(|| self.spool_dir.clone());
-        let _slot = compression_slots()
+        let pool = scratch_pool();
+        let mut slot = pool
             .acquire()
             .await
-            .map_err(|_| PluginError::retryable("out_s3: compression slots closed"))?;
-        tokio::task::spawn_blocking(move || -> std::io::Result<store::Body> {
+            .map_err(|e| PluginError::retryable(format!("out_s3: {e}")))?;
+        let body = tokio::task::spawn_blocking(move || -> std::io::Result<store::Body> {
             let reader = src.open()?;
-            match spool {
-                None => {
-                    compress::compress_sized(store_as, level, reader, len).map(store::Body::from)
+            match (spool, slot.scratch()) {
+                (None, Some(scratch)) => {
+                    compress::compress_in(scratch, store_as, level, reader).map(store::Body::from)
                 }
-                Some(dir) => {
+                (None, None) => compress::compress(store_as, level, reader).map(store::Body::from),
+                (Some(dir), _) => {
                     std::fs::create_dir_all(&dir)?;
                     let tmp = tempfile::Builder::new()
                         .prefix(".out_s3-")
@@ -525,9 +529,14 @@ impl S3Output {
                 }
             }
         })
-        .await
-        .map_err(|e| PluginError::retryable(format!("out_s3: compression task failed: {e}")))?
-        .map_err(|e| PluginError::from_io(format!("out_s3: compressing chunk {id}"), &e))
+        .await;
+        // The slot went back with the task; its scratch is unmapped if no chunk takes it soon.
+        tokio::spawn(async move {
+            tokio::time::sleep(scratch::IDLE_RELEASE).await;
+            pool.release_idle(scratch::IDLE_RELEASE);
+        });
+        body.map_err(|e| PluginError::retryable(format!("out_s3: compression task failed: {e}")))?
+            .map_err(|e| PluginError::from_io(format!("out_s3: compressing chunk {id}"), &e))
     }
 
     fn warn_for_delay(&self, chunk: &Chunk) {
