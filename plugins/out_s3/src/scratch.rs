@@ -2,9 +2,9 @@
 //!
 //! libdeflate compresses a whole buffer in one call, so a chunk's formatted bytes (8 MiB with
 //! the default `chunk_limit_size`) and the compressed output must both be in memory. Taking
-//! them from the heap for every chunk left glibc's heap fragmented by the time two flush
-//! threads compressed at once: in the benchmark the heap held 29-38 MiB for 13-24 MiB in use,
-//! and peak RSS varied between 44 and 57 MiB from run to run.
+//! them from the heap for every chunk left glibc's heap fragmented: in the benchmark the heap
+//! reached 28.7 MiB (anonymous memory 29-38 MiB) for 10-24 MiB in use, and peak RSS varied
+//! between 44 and 57 MiB from run to run.
 //!
 //! A [`Scratch`] is two anonymous mappings (input and output, each as large as the largest
 //! body gzipped whole) and a libdeflate compressor. The kernel backs a page only when it is
