@@ -37,17 +37,23 @@
 //! # Durability and the hand-off protocol
 //!
 //! Invariants:
-//! 1. **Append durability.** [`Buffer::append`] returns only after its frame is fsync'd
-//!    (`Durability::GroupCommit`): the appender writes its frame, bumps a write generation,
-//!    then the first appender to take the commit gate fsyncs every dirty chunk file and
-//!    records the generation it covered; appenders that arrive meanwhile find their generation
-//!    already covered (or wait for the next fsync), so concurrent appends share one fsync.
+//! 1. **Append durability.** With `Durability::Deferred` (the engine's) [`Buffer::append`]
+//!    returns once its frame is written, and a background thread fsyncs every dirty chunk
+//!    file [`store::SYNC_COALESCE`] later (appends meanwhile share that fsync). A frame for a
+//!    chunk file other than the one written last is written only after every earlier frame
+//!    is durable, so unsynced frames are all in one file and a host crash leaves, across
+//!    files, every frame before some point; [`Buffer::sync`] makes everything durable, and
+//!    inputs call it (through `EventSink::sync`) before they save positions. With
+//!    `Durability::GroupCommit` an append returns after its fsync: the appender writes its
+//!    frame, bumps a write generation, then the first appender to take the commit gate fsyncs
+//!    every dirty chunk file and records the generation it covered; appenders that arrive
+//!    meanwhile find their generation covered (or wait for the next fsync).
 //!    `Durability::None` skips the fsync (benchmarks; a host crash may lose recent frames,
 //!    a process crash loses nothing).
 //! 2. **Frames are atomic on recovery.** A frame is valid only if complete with a matching
-//!    CRC; recovery truncates a chunk to its last valid frame. A torn frame was never
-//!    acknowledged (its fsync had not returned), so dropping it loses nothing an input
-//!    considers delivered.
+//!    CRC; recovery truncates a chunk to its last valid frame. A torn frame was not yet
+//!    durable, so no input had saved a position past its records: dropping it loses nothing
+//!    an input considers delivered.
 //! 3. **Checkpoints travel with records.** An input that emits with checkpoints has them written
 //!    in the trailer of the same frame as the records; so "records are durable" and "the
 //!    buffer knows the input offset past them" are one atomic fact.

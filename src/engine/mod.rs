@@ -771,6 +771,9 @@ impl logship_api::EventSink for CountingSink {
     ) -> Result<(), logship_api::EmitError> {
         self.inner.emit_error(tag, event, error).await
     }
+    async fn sync(&self) -> Result<(), logship_api::EmitError> {
+        self.inner.sync().await
+    }
     fn resume_points(&self) -> Arc<HashMap<String, u64>> {
         self.inner.resume_points()
     }
@@ -820,6 +823,13 @@ pub async fn run_with(
     pipeline
         .router
         .set_resume_points(resume_points(&pipeline.outputs));
+    pipeline.router.set_buffers(
+        pipeline
+            .outputs
+            .iter()
+            .filter_map(|o| o.runner.buffer.get().cloned())
+            .collect(),
+    );
     let (tx, shutdown) = Shutdown::channel();
     let mut tasks = tokio::task::JoinSet::new();
     let mut live_inputs = Vec::new();
@@ -929,6 +939,10 @@ pub async fn run_with(
             Some(rep)
         }
     };
+    // What stays buffered is made durable before exit (appends are fsync'd in the background).
+    if let Err(e) = pipeline.router.sync().await {
+        tracing::error!(error = %e, "buffered events may not survive a host crash");
+    }
     let unmatched = pipeline.router.unmatched_events();
     if unmatched > 0 {
         tracing::warn!(

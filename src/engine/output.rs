@@ -447,7 +447,7 @@ impl OutputRunner {
             (**cfg).clone(),
             BufferOptions {
                 output_id: self.id.clone(),
-                durability: Durability::GroupCommit,
+                durability: Durability::Deferred,
                 dir,
                 backup_dir,
             },

@@ -113,6 +113,7 @@ pub struct Router {
     errors: ErrorEvents,
     routed_errors: AtomicU64,
     resume: OnceLock<Arc<HashMap<String, u64>>>,
+    buffers: OnceLock<Vec<Arc<crate::buffer::Buffer>>>,
 }
 
 /// The name of the top-level (unnamed) label.
@@ -131,6 +132,7 @@ impl Router {
             errors: ErrorEvents::default(),
             routed_errors: AtomicU64::new(0),
             resume: OnceLock::new(),
+            buffers: OnceLock::new(),
         }
     }
 
@@ -148,6 +150,21 @@ impl Router {
     /// buffers); the first call wins. Inputs read them through [`EventSink::resume_points`].
     pub fn set_resume_points(&self, points: HashMap<String, u64>) {
         let _ = self.resume.set(Arc::new(points));
+    }
+
+    /// Sets the buffers that [`EventSink::sync`] waits for; the first call wins.
+    pub fn set_buffers(&self, buffers: Vec<Arc<crate::buffer::Buffer>>) {
+        let _ = self.buffers.set(buffers);
+    }
+
+    /// Waits until every buffer has made what it was appended durable.
+    pub async fn sync(&self) -> Result<(), EmitError> {
+        for b in self.buffers.get().into_iter().flatten() {
+            b.sync().await.map_err(|e| {
+                EmitError::Backpressure(format!("buffer {}: fsync failed: {e}", b.output_id()))
+            })?;
+        }
+        Ok(())
     }
 
     /// Routes an error event: to `<label @ERROR>` when there is one (and the event does not
@@ -397,6 +414,10 @@ impl EventSink for LabelSink {
         self.router
             .emit_error_in(&self.label, tag, event, error)
             .await
+    }
+
+    async fn sync(&self) -> Result<(), EmitError> {
+        self.router.sync().await
     }
 
     fn resume_points(&self) -> Arc<HashMap<String, u64>> {

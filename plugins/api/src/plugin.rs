@@ -28,8 +28,9 @@ pub struct Checkpoint {
 }
 
 /// Where inputs send events: the engine's router. `emit` returns once every destination has
-/// accepted the events (for a file buffer: written to the chunk, with the durability the buffer
-/// promises), so an input may then advance its read position.
+/// accepted the events (for a file buffer: written to the chunk, which a killed process does
+/// not lose), so an input may then move on; before it *records* a read position that must
+/// survive a host crash (a pos_file), it calls [`EventSink::sync`].
 #[async_trait]
 pub trait EventSink: Send + Sync {
     /// Routes a batch of events that share `tag`.
@@ -53,6 +54,13 @@ pub trait EventSink: Send + Sync {
     /// limited rate. The default (sinks without an error path) does the latter.
     async fn emit_error(&self, tag: &str, event: Event, error: &str) -> Result<(), EmitError> {
         error_events().note(tag, &event, error);
+        Ok(())
+    }
+
+    /// Waits until everything this sink accepted so far is durable where it went (file
+    /// buffers fsync what they were appended). An input calls it before it saves positions
+    /// past those events. Nothing to wait for by default.
+    async fn sync(&self) -> Result<(), EmitError> {
         Ok(())
     }
 

@@ -95,9 +95,9 @@ pub fn default_rotate_wait() -> Duration {
     Duration::from_secs(5)
 }
 
-/// logship's default `read_lines_limit`: 4096 (Fluentd: 1000). Every batch is one durable
-/// buffer append (an fsync, shared by concurrent appenders), so when catching up on a large
-/// file bigger batches cut that fixed cost: `bench/e2e.sh` measured 2M lines to a local store
+/// logship's default `read_lines_limit`: 4096 (Fluentd: 1000). Every batch is one buffer
+/// append (until 2026-12-07 each waited for an fsync; now fsyncs run in the background), so
+/// when catching up on a large file bigger batches cut that fixed cost: `bench/e2e.sh` measured 2M lines to a local store
 /// in 8.4 s with 1000 and 6.3 s with 10,000 (2026-11). Past a few thousand lines the batch
 /// stops paying for itself: its records (about 1 KiB each while in flight) fall out of the CPU
 /// caches and stay in the heap. Six interleaved pairs of runs (2026-12-07) gave 4096 against

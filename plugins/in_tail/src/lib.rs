@@ -73,7 +73,8 @@
 //!   The input reads nothing else meanwhile (other files pause too). `Stop` during the wait
 //!   returns without advancing past the refused lines.
 //! * **Positions** are saved (crash-safely, [`position`]) at most once a second after accepted
-//!   batches, at once after a rotation, and at shutdown.
+//!   batches, at once after a rotation, and at shutdown, each time only after
+//!   [`logship_api::EventSink::sync`] made the events emitted so far durable.
 //! * **Exactly once with a file buffer.** With a `pos_file`, each batch is emitted with
 //!   [`logship_api::EventSink::emit_checkpointed`] and the checkpoint
 //!   `(`[`source_key`]`, offset just past its last line)`, which a file buffer stores in the
@@ -971,7 +972,9 @@ impl Run {
         Ok(())
     }
 
-    fn save(&mut self, force: bool) {
+    /// Saves the positions when due (`force`: now), once what was emitted up to them is
+    /// durable ([`logship_api::EventSink::sync`]): a position never passes lines a host crash could lose.
+    async fn save(&mut self, force: bool) {
         let Some(pf) = self.cfg.pos_file.clone() else {
             return;
         };
@@ -979,6 +982,11 @@ impl Run {
             return;
         }
         if !force && !self.force_save && self.last_save.elapsed() < SAVE_EVERY {
+            return;
+        }
+        if let Err(e) = self.emitter.sync().await {
+            self.last_save = Instant::now();
+            tracing::error!(plugin = %self.id, error = %e, "in_tail: positions not saved: the events before them are not durable");
             return;
         }
         match self.positions.save(&pf) {
@@ -1199,7 +1207,7 @@ impl Input for TailInput {
             if stopped {
                 break;
             }
-            run.save(false);
+            run.save(false).await;
             if last_summary.elapsed() >= Duration::from_secs(60) {
                 last_summary = Instant::now();
                 run.metrics.log_summary(&run.id);
@@ -1211,7 +1219,7 @@ impl Input for TailInput {
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {}
             }
         }
-        run.save(true);
+        run.save(true).await;
         run.metrics.log_summary(&run.id);
         Ok(())
     }

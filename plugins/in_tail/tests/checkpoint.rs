@@ -23,6 +23,9 @@ struct Sink {
     errors: Mutex<Vec<(String, Record, String)>>,
     resume: HashMap<String, u64>,
     event_ends: Mutex<Vec<u64>>,
+    /// `sync` fails (the events are not durable).
+    sync_fails: bool,
+    syncs: Mutex<usize>,
 }
 
 #[async_trait]
@@ -67,6 +70,14 @@ impl EventSink for Sink {
             .lock()
             .expect("lock")
             .push((tag.to_string(), event.record, error.to_string()));
+        Ok(())
+    }
+
+    async fn sync(&self) -> Result<(), EmitError> {
+        *self.syncs.lock().expect("lock") += 1;
+        if self.sync_fails {
+            return Err(EmitError::Backpressure("fsync failed".into()));
+        }
         Ok(())
     }
 
@@ -120,6 +131,37 @@ async fn batches_carry_the_offset_past_their_last_line() {
     let cps = sink.checkpoints.lock().expect("lock").clone();
     assert_eq!(cps.get(&key_of(&pos, &log)), Some(&14), "{cps:?}");
     assert_eq!(*sink.event_ends.lock().expect("lock"), vec![4, 8, 14]);
+}
+
+/// Positions are saved only once the sink made the events before them durable: while its
+/// `sync` fails nothing is recorded and a restart reads the lines again.
+#[tokio::test]
+async fn positions_are_saved_only_after_the_sink_synced() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let log = d.path().join("a.log");
+    let pos = d.path().join("a.pos");
+    fs::write(&log, "one\ntwo\n").expect("write");
+    let read_all = |s: &Sink| s.messages.lock().expect("lock").len() >= 2;
+    let failing = Arc::new(Sink {
+        sync_fails: true,
+        ..Default::default()
+    });
+    run_until(cfg(&log, &pos), failing.clone(), read_all).await;
+    assert!(
+        *failing.syncs.lock().expect("lock") >= 1,
+        "saving asks for a sync"
+    );
+    let sink = Arc::new(Sink::default());
+    run_until(cfg(&log, &pos), sink.clone(), read_all).await;
+    assert_eq!(*sink.messages.lock().expect("lock"), vec!["one", "two"]);
+    // Synced this time: the next run starts past both lines.
+    let again = Arc::new(Sink::default());
+    fs::write(&log, "one\ntwo\nthree\n").expect("write");
+    run_until(cfg(&log, &pos), again.clone(), |s| {
+        !s.messages.lock().expect("lock").is_empty()
+    })
+    .await;
+    assert_eq!(*again.messages.lock().expect("lock"), vec!["three"]);
 }
 
 #[tokio::test]
