@@ -60,9 +60,11 @@ pub fn gunzip<R: Read>(r: R) -> MultiGzDecoder<R> {
 
 /// Encodes one plain frame (`payload` is the formatted records).
 pub fn encode(payload: &[u8], trailer: &Trailer) -> Vec<u8> {
-    let mut t = trailer.clone();
-    t.u = None;
-    encode_raw(MAGIC, payload, &t)
+    let mut buf = Vec::with_capacity(HEADER + payload.len() + 64);
+    buf.resize(HEADER, 0);
+    buf.extend_from_slice(payload);
+    seal_in_place(&mut buf, trailer);
+    buf
 }
 
 /// Encodes one gzip frame: `gz` is one or more complete gzip members whose decoded length is
@@ -71,6 +73,27 @@ pub fn encode_gzip(gz: &[u8], formatted_len: u64, trailer: &Trailer) -> Vec<u8> 
     let mut t = trailer.clone();
     t.u = Some(formatted_len);
     encode_raw(MAGIC_GZIP, gz, &t)
+}
+
+/// Makes `buf` (`HEADER` bytes of room, then the formatted records) one plain frame in place:
+/// appends the trailer and fills in the header, without copying the records.
+pub fn seal_in_place(buf: &mut Vec<u8>, trailer: &Trailer) {
+    let mut t = trailer.clone();
+    t.u = None;
+    let tr = serde_json::to_vec(&t).unwrap_or_else(|_| b"{}".to_vec());
+    let payload_len = buf.len().saturating_sub(HEADER);
+    let mut h = crc32fast::Hasher::new();
+    h.update(buf.get(HEADER..).unwrap_or_default());
+    h.update(&tr);
+    buf.extend_from_slice(&tr);
+    let mut hdr = [0u8; HEADER];
+    hdr[..4].copy_from_slice(&MAGIC.to_le_bytes());
+    hdr[4..8].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    hdr[8..12].copy_from_slice(&(tr.len() as u32).to_le_bytes());
+    hdr[12..].copy_from_slice(&h.finalize().to_le_bytes());
+    if let Some(head) = buf.get_mut(..HEADER) {
+        head.copy_from_slice(&hdr);
+    }
 }
 
 fn encode_raw(magic: u32, payload: &[u8], trailer: &Trailer) -> Vec<u8> {

@@ -463,6 +463,25 @@ impl Buffer {
         last: Option<EventTime>,
         checkpoints: &CheckpointEntries,
     ) -> Result<(), EmitError> {
+        let mut buf = Vec::with_capacity(frame::HEADER + payload.len() + 64);
+        buf.resize(frame::HEADER, 0);
+        buf.extend_from_slice(payload);
+        self.append_framed(metadata, &mut buf, records, first, last, checkpoints)
+            .await
+    }
+
+    /// [`Buffer::append`] of the records in `buf` after [`frame::HEADER`] bytes of room: a
+    /// plain file frame is made in place (header filled in, trailer appended), so the records
+    /// are not copied. `buf`'s contents are unspecified afterwards (the caller may reuse it).
+    pub async fn append_framed(
+        self: &Arc<Self>,
+        metadata: ChunkMetadata,
+        buf: &mut Vec<u8>,
+        records: u64,
+        first: Option<EventTime>,
+        last: Option<EventTime>,
+        checkpoints: &CheckpointEntries,
+    ) -> Result<(), EmitError> {
         let trailer = Trailer {
             r: records,
             t0: first.map(ns),
@@ -471,30 +490,32 @@ impl Buffer {
             u: None,
         };
         let is_file = self.cfg.buffer_type == BufferType::File;
+        let payload_len = buf.len().saturating_sub(frame::HEADER);
         // Compress outside the state lock: each append is one complete gzip member.
-        let gz =
-            match self.cfg.compress {
-                Compress::Text => None,
-                Compress::Gzip => Some(frame::gzip(payload).map_err(|e| {
+        let gz = match self.cfg.compress {
+            Compress::Text => None,
+            Compress::Gzip => Some(
+                frame::gzip(buf.get(frame::HEADER..).unwrap_or_default()).map_err(|e| {
                     EmitError::Refused(format!("{}: gzip: {e}", self.opts.output_id))
-                })?),
-            };
-        let stored_payload: &[u8] = gz.as_deref().unwrap_or(payload);
+                })?,
+            ),
+        };
         let framed;
-        let bytes: &[u8] = match (is_file, &gz) {
+        let (bytes, stored_payload_len): (&[u8], usize) = match (is_file, &gz) {
             (true, None) => {
-                framed = frame::encode(payload, &trailer);
-                &framed
+                frame::seal_in_place(buf, &trailer);
+                (buf.as_slice(), payload_len)
             }
             (true, Some(gz)) => {
-                framed = frame::encode_gzip(gz, payload.len() as u64, &trailer);
-                &framed
+                framed = frame::encode_gzip(gz, payload_len as u64, &trailer);
+                (&framed, gz.len())
             }
-            (false, _) => stored_payload,
+            (false, Some(gz)) => (gz.as_slice(), gz.len()),
+            (false, None) => (buf.get(frame::HEADER..).unwrap_or_default(), payload_len),
         };
         let sizes = Sizes {
-            formatted: payload.len() as u64,
-            stored_payload: stored_payload.len() as u64,
+            formatted: payload_len as u64,
+            stored_payload: stored_payload_len as u64,
         };
         loop {
             let step = {

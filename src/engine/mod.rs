@@ -302,6 +302,7 @@ impl Builder {
             secondary,
             log_level,
             span: OnceLock::new(),
+            format_bufs: Default::default(),
         });
         out.push(OutputSlot {
             runner: runner.clone(),

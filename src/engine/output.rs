@@ -220,6 +220,45 @@ pub struct OutputRunner {
     pub log_level: Option<LevelFilter>,
     /// The span its work runs in (made on first use, once logging is set up).
     pub span: OnceLock<tracing::Span>,
+    /// Format buffers of finished batches, kept for the next ones.
+    pub format_bufs: FormatBufs,
+}
+
+/// Format buffers kept between batches: a batch's formatted records (about 1 MiB with
+/// in_tail's 4,096 lines) no longer take a fresh heap allocation each time, and the buffer
+/// frames them in place instead of copying them behind a header. Measured together on the
+/// benchmark (interleaved pairs, 2026-12-07): 2.06-2.29 against 2.19-2.33 CPU-s per million
+/// lines for one file, 2.60-2.61 against 2.69-2.70 for 100 files.
+#[derive(Default)]
+pub struct FormatBufs(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl FormatBufs {
+    /// At most this many are kept (the in_tail readers formatting at once on a 2-core host).
+    const KEEP: usize = 2;
+    /// Larger buffers are freed, not kept.
+    const KEEP_BYTES: usize = 4 << 20;
+
+    /// An empty buffer (a kept one when there is one).
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_default()
+    }
+
+    /// Returns a buffer for reuse.
+    fn give(&self, mut buf: Vec<u8>) {
+        if buf.capacity() > Self::KEEP_BYTES {
+            return;
+        }
+        buf.clear();
+        if let Ok(mut v) = self.0.lock()
+            && v.len() < Self::KEEP
+        {
+            v.push(buf);
+        }
+    }
 }
 
 impl OutputRunner {
@@ -406,11 +445,18 @@ impl OutputRunner {
             let recs = evs.len() as u64;
             let first = evs.first().map(|e| e.time);
             let lastt = evs.last().map(|e| e.time);
-            let mut bytes = Vec::with_capacity(256 * evs.len());
+            // Room for the frame header, then the records: the buffer frames them in place.
+            let mut bytes = self.format_bufs.take();
+            bytes.reserve(crate::buffer::frame::HEADER + 256 * evs.len());
+            bytes.resize(crate::buffer::frame::HEADER, 0);
             self.format_batch(tag, evs, &mut bytes);
             // Checkpoints ride with the last group: the whole batch is durable once it is.
             let cp: &[(String, u64)] = if i == last { checkpoint } else { &[] };
-            buffer.append(m, &bytes, recs, first, lastt, cp).await?;
+            let res = buffer
+                .append_framed(m, &mut bytes, recs, first, lastt, cp)
+                .await;
+            self.format_bufs.give(bytes);
+            res?;
         }
         self.metrics.emit_records.fetch_add(n, Ordering::Relaxed);
         self.metrics.emit_count.fetch_add(1, Ordering::Relaxed);
@@ -478,4 +524,34 @@ impl OutputRunner {
 /// A fresh random chunk id.
 pub fn new_chunk_id() -> ChunkId {
     ChunkId(*uuid::Uuid::new_v4().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FormatBufs;
+
+    #[test]
+    fn format_buffers_come_back_empty_and_large_ones_are_freed() {
+        let bufs = FormatBufs::default();
+        let mut a = bufs.take();
+        a.extend_from_slice(&[7u8; 1000]);
+        let cap = a.capacity();
+        bufs.give(a);
+        let b = bufs.take();
+        assert!(b.is_empty(), "a kept buffer is cleared");
+        assert_eq!(b.capacity(), cap, "and keeps its allocation");
+        assert!(
+            bufs.take().capacity() == 0,
+            "only what was given back is kept"
+        );
+        bufs.give(Vec::with_capacity(FormatBufs::KEEP_BYTES + 1));
+        assert_eq!(bufs.take().capacity(), 0, "oversized buffers are not kept");
+        for _ in 0..FormatBufs::KEEP + 3 {
+            bufs.give(Vec::with_capacity(16));
+        }
+        let kept = std::iter::from_fn(|| Some(bufs.take()))
+            .take_while(|b| b.capacity() > 0)
+            .count();
+        assert_eq!(kept, FormatBufs::KEEP);
+    }
 }

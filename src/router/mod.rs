@@ -544,6 +544,7 @@ mod tests {
             secondary: None,
             log_level: None,
             span: Default::default(),
+            format_bufs: Default::default(),
         });
         runner.open_buffer(Some(tmp.path())).expect("open buffer");
         let router = Arc::new(Router::new(HashMap::from([(
