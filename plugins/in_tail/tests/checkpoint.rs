@@ -112,12 +112,18 @@ fn key_of(pos: &Path, path: &Path) -> String {
     )
 }
 
-#[tokio::test]
-async fn batches_carry_the_offset_past_their_last_line() {
+/// A temporary directory with `a.log` holding `text`, and the path for its pos_file.
+fn log_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let d = tempfile::tempdir().expect("tempdir");
     let log = d.path().join("a.log");
     let pos = d.path().join("a.pos");
-    fs::write(&log, "one\ntwo\nthree\n").expect("write");
+    fs::write(&log, text).expect("write");
+    (d, log, pos)
+}
+
+#[tokio::test]
+async fn batches_carry_the_offset_past_their_last_line() {
+    let (_d, log, pos) = log_file("one\ntwo\nthree\n");
     let sink = Arc::new(Sink::default());
     run_until(cfg(&log, &pos), sink.clone(), |s| {
         s.messages.lock().expect("lock").len() >= 3
@@ -137,10 +143,7 @@ async fn batches_carry_the_offset_past_their_last_line() {
 /// `sync` fails nothing is recorded and a restart reads the lines again.
 #[tokio::test]
 async fn positions_are_saved_only_after_the_sink_synced() {
-    let d = tempfile::tempdir().expect("tempdir");
-    let log = d.path().join("a.log");
-    let pos = d.path().join("a.pos");
-    fs::write(&log, "one\ntwo\n").expect("write");
+    let (_d, log, pos) = log_file("one\ntwo\n");
     let read_all = |s: &Sink| s.messages.lock().expect("lock").len() >= 2;
     let failing = Arc::new(Sink {
         sync_fails: true,
@@ -166,10 +169,7 @@ async fn positions_are_saved_only_after_the_sink_synced() {
 
 #[tokio::test]
 async fn a_restart_resumes_at_the_buffer_checkpoint_past_a_lagging_pos_file() {
-    let d = tempfile::tempdir().expect("tempdir");
-    let log = d.path().join("a.log");
-    let pos = d.path().join("a.pos");
-    fs::write(&log, "one\ntwo\nthree\nfour\n").expect("write");
+    let (_d, log, pos) = log_file("one\ntwo\nthree\nfour\n");
     // The buffer holds "one".."three" (14 bytes); the pos_file was never saved.
     let sink = Arc::new(Sink {
         resume: HashMap::from([(key_of(&pos, &log), 14)]),
@@ -199,10 +199,7 @@ async fn a_restart_resumes_at_the_buffer_checkpoint_past_a_lagging_pos_file() {
 
 #[tokio::test]
 async fn unparseable_lines_take_the_error_path_once() {
-    let d = tempfile::tempdir().expect("tempdir");
-    let log = d.path().join("a.log");
-    let pos = d.path().join("a.pos");
-    fs::write(&log, "one\nBAD line\ntwo\n").expect("write");
+    let (_d, log, pos) = log_file("one\nBAD line\ntwo\n");
     let sink = Arc::new(Sink::default());
     let input_cfg = cfg(&log, &pos);
     let input = TailInput::new(input_cfg, Box::new(LineParser));
@@ -232,10 +229,7 @@ async fn unparseable_lines_take_the_error_path_once() {
 
 #[tokio::test]
 async fn emit_unmatched_lines_keeps_them_in_the_stream() {
-    let d = tempfile::tempdir().expect("tempdir");
-    let log = d.path().join("a.log");
-    let pos = d.path().join("a.pos");
-    fs::write(&log, "one\nBAD line\n").expect("write");
+    let (_d, log, pos) = log_file("one\nBAD line\n");
     let sink = Arc::new(Sink::default());
     let mut c = cfg(&log, &pos);
     c.emit_unmatched_lines = true;
