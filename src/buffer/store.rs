@@ -581,8 +581,8 @@ impl Buffer {
     }
 
     /// Starts a background fsync of what was appended ([`SYNC_COALESCE`] later) unless one is
-    /// scheduled; it runs again while appends arrive during it. It runs on a blocking thread: a task would wait for a
-    /// runtime worker, and the appending input keeps its worker busy.
+    /// scheduled; it runs again while appends arrive during it. It runs on a blocking thread:
+    /// a task would wait for a runtime worker, and the appending input keeps its worker busy.
     fn schedule_sync(self: &Arc<Self>) {
         if self.sync_scheduled.swap(true, Ordering::SeqCst) {
             return;
@@ -1609,6 +1609,10 @@ fn recover(dir: &Path, st: &mut State, output_id: &str) -> Result<(), BufferErro
                 continue;
             }
             events::repaired(hex, scan.good_len, len - scan.good_len);
+        } else if let Err(err) = file.sync_data() {
+            // A killed process may have left frames unsynced (deferred durability): they
+            // must be durable before inputs resume past their checkpoints.
+            tracing::error!(plugin_id = %output_id, chunk_id = %hex, error = %err, "cannot fsync a recovered chunk; a host crash could lose its last frames");
         }
         let mut e = Entry {
             id,
