@@ -60,9 +60,7 @@ pub fn gunzip<R: Read>(r: R) -> MultiGzDecoder<R> {
 
 /// Encodes one plain frame (`payload` is the formatted records).
 pub fn encode(payload: &[u8], trailer: &Trailer) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(HEADER + payload.len() + 64);
-    buf.resize(HEADER, 0);
-    buf.extend_from_slice(payload);
+    let mut buf = with_room(payload);
     seal_in_place(&mut buf, trailer);
     buf
 }
@@ -72,7 +70,17 @@ pub fn encode(payload: &[u8], trailer: &Trailer) -> Vec<u8> {
 pub fn encode_gzip(gz: &[u8], formatted_len: u64, trailer: &Trailer) -> Vec<u8> {
     let mut t = trailer.clone();
     t.u = Some(formatted_len);
-    encode_raw(MAGIC_GZIP, gz, &t)
+    let mut buf = with_room(gz);
+    seal(MAGIC_GZIP, &mut buf, &t);
+    buf
+}
+
+/// `payload` after [`HEADER`] bytes of room, as [`seal_in_place`] takes it.
+pub fn with_room(payload: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(HEADER + payload.len() + 64);
+    buf.resize(HEADER, 0);
+    buf.extend_from_slice(payload);
+    buf
 }
 
 /// Makes `buf` (`HEADER` bytes of room, then the formatted records) one plain frame in place:
@@ -80,35 +88,26 @@ pub fn encode_gzip(gz: &[u8], formatted_len: u64, trailer: &Trailer) -> Vec<u8> 
 pub fn seal_in_place(buf: &mut Vec<u8>, trailer: &Trailer) {
     let mut t = trailer.clone();
     t.u = None;
-    let tr = serde_json::to_vec(&t).unwrap_or_else(|_| b"{}".to_vec());
+    seal(MAGIC, buf, &t)
+}
+
+/// Appends the trailer to `buf` (room for the header, then the payload) and fills in the
+/// header with `magic`, the lengths and the CRC of payload and trailer.
+fn seal(magic: u32, buf: &mut Vec<u8>, trailer: &Trailer) {
+    let tr = serde_json::to_vec(trailer).unwrap_or_else(|_| b"{}".to_vec());
     let payload_len = buf.len().saturating_sub(HEADER);
     let mut h = crc32fast::Hasher::new();
     h.update(buf.get(HEADER..).unwrap_or_default());
     h.update(&tr);
     buf.extend_from_slice(&tr);
     let mut hdr = [0u8; HEADER];
-    hdr[..4].copy_from_slice(&MAGIC.to_le_bytes());
+    hdr[..4].copy_from_slice(&magic.to_le_bytes());
     hdr[4..8].copy_from_slice(&(payload_len as u32).to_le_bytes());
     hdr[8..12].copy_from_slice(&(tr.len() as u32).to_le_bytes());
     hdr[12..].copy_from_slice(&h.finalize().to_le_bytes());
     if let Some(head) = buf.get_mut(..HEADER) {
         head.copy_from_slice(&hdr);
     }
-}
-
-fn encode_raw(magic: u32, payload: &[u8], trailer: &Trailer) -> Vec<u8> {
-    let tr = serde_json::to_vec(trailer).unwrap_or_else(|_| b"{}".to_vec());
-    let mut h = crc32fast::Hasher::new();
-    h.update(payload);
-    h.update(&tr);
-    let mut out = Vec::with_capacity(HEADER + payload.len() + tr.len());
-    out.extend_from_slice(&magic.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(tr.len() as u32).to_le_bytes());
-    out.extend_from_slice(&h.finalize().to_le_bytes());
-    out.extend_from_slice(payload);
-    out.extend_from_slice(&tr);
-    out
 }
 
 fn u32_at(b: &[u8], i: usize) -> u32 {

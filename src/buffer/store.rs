@@ -317,8 +317,8 @@ pub struct Buffer {
     notify: Notify,
     space: Notify,
     write_gen: AtomicU64,
-    /// The write generation the last fsync covered (guards the fsync itself).
-    sync_gate: tokio::sync::Mutex<u64>,
+    /// The write generation the last fsync covered (held during the fsync itself).
+    sync_gate: Mutex<u64>,
     /// Copy of the generation the last fsync covered, readable under the state lock.
     synced_gen: AtomicU64,
     /// A background fsync is scheduled or running ([`Durability::Deferred`]).
@@ -401,7 +401,7 @@ impl Buffer {
             notify: Notify::new(),
             space: Notify::new(),
             write_gen: AtomicU64::new(0),
-            sync_gate: tokio::sync::Mutex::new(0),
+            sync_gate: Mutex::new(0),
             synced_gen: AtomicU64::new(0),
             sync_scheduled: AtomicBool::new(false),
             retry_count: AtomicU64::new(0),
@@ -463,9 +463,7 @@ impl Buffer {
         last: Option<EventTime>,
         checkpoints: &CheckpointEntries,
     ) -> Result<(), EmitError> {
-        let mut buf = Vec::with_capacity(frame::HEADER + payload.len() + 64);
-        buf.resize(frame::HEADER, 0);
-        buf.extend_from_slice(payload);
+        let mut buf = frame::with_room(payload);
         self.append_framed(metadata, &mut buf, records, first, last, checkpoints)
             .await
     }
@@ -573,7 +571,7 @@ impl Buffer {
 
     /// Waits until every append so far is durable (fsync'd). A no-op for a memory buffer and
     /// with [`Durability::None`]; with [`Durability::GroupCommit`] appends already are.
-    pub async fn sync(&self) -> std::io::Result<()> {
+    pub async fn sync(self: &Arc<Self>) -> std::io::Result<()> {
         if self.cfg.buffer_type != BufferType::File || self.opts.durability == Durability::None {
             return Ok(());
         }
@@ -616,34 +614,34 @@ impl Buffer {
         });
     }
 
-    /// Group commit: the caller's write has generation g; if a concurrent fsync already
-    /// covered g, return; otherwise fsync every dirty file (covering all writes so far).
-    async fn commit(&self) -> std::io::Result<()> {
-        let my_gen = self.write_gen.load(Ordering::SeqCst);
-        let mut synced = self.sync_gate.lock().await;
-        if *synced >= my_gen {
+    /// Group commit on a blocking thread: see [`Buffer::commit_blocking`].
+    async fn commit(self: &Arc<Self>) -> std::io::Result<()> {
+        if self.synced_gen.load(Ordering::SeqCst) >= self.write_gen.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let (gen_now, files) = self.take_dirty();
-        let (res, files) = tokio::task::spawn_blocking(move || {
-            let res = files.iter().try_for_each(|(_, f)| f.sync_data());
-            (res, files)
-        })
-        .await
-        .map_err(std::io::Error::other)?;
-        self.commit_done(&mut synced, gen_now, files, res)
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.commit_blocking())
+            .await
+            .map_err(std::io::Error::other)?
     }
 
-    /// [`Buffer::commit`] on a blocking thread.
+    /// Group commit: the caller's writes have generations up to g; if a concurrent fsync
+    /// already covered g, return; otherwise fsync every dirty file (covering all writes so
+    /// far). On failure the files stay dirty.
     fn commit_blocking(&self) -> std::io::Result<()> {
         let my_gen = self.write_gen.load(Ordering::SeqCst);
-        let mut synced = self.sync_gate.blocking_lock();
+        let mut synced = self.sync_gate.lock().unwrap_or_else(|p| p.into_inner());
         if *synced >= my_gen {
             return Ok(());
         }
         let (gen_now, files) = self.take_dirty();
-        let res = files.iter().try_for_each(|(_, f)| f.sync_data());
-        self.commit_done(&mut synced, gen_now, files, res)
+        if let Err(e) = files.iter().try_for_each(|(_, f)| f.sync_data()) {
+            self.lock().dirty.extend(files);
+            return Err(e);
+        }
+        *synced = gen_now;
+        self.synced_gen.store(gen_now, Ordering::SeqCst);
+        Ok(())
     }
 
     /// The files to fsync (once each; not those of chunks deleted meanwhile, whose records
@@ -654,23 +652,6 @@ impl Buffer {
         files.retain(|(id, _)| st.chunks.contains_key(id));
         files.dedup_by_key(|(id, _)| *id);
         (self.write_gen.load(Ordering::SeqCst), files)
-    }
-
-    /// Records a finished fsync; after a failure the files stay dirty.
-    fn commit_done(
-        &self,
-        synced: &mut u64,
-        gen_now: u64,
-        files: Vec<(ChunkId, Arc<File>)>,
-        res: std::io::Result<()>,
-    ) -> std::io::Result<()> {
-        if let Err(e) = res {
-            self.lock().dirty.extend(files);
-            return Err(e);
-        }
-        *synced = gen_now;
-        self.synced_gen.store(gen_now, Ordering::SeqCst);
-        Ok(())
     }
 
     /// While the file system is full (an earlier append failed with ENOSPC), refuses the

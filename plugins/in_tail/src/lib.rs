@@ -973,7 +973,8 @@ impl Run {
     }
 
     /// Saves the positions when due (`force`: now), once what was emitted up to them is
-    /// durable ([`logship_api::EventSink::sync`]): a position never passes lines a host crash could lose.
+    /// durable ([`logship_api::EventSink::sync`]): a position never passes lines a host
+    /// crash could lose.
     async fn save(&mut self, force: bool) {
         let Some(pf) = self.cfg.pos_file.clone() else {
             return;
