@@ -3,18 +3,211 @@
 //! Records are small (an Apache line gives nine fields), so a vector of pairs beats a hash map
 //! for both building and lookups, and keeps Fluentd's field order in the JSON output. Keys are
 //! [`CompactString`]s, which store keys up to 24 bytes inline without allocating.
+//!
+//! A record has two forms. Built field by field it is that vector of pairs. Built by a parser
+//! from one line ([`Record::from_line`]) it is the line's text and, per field, a name and the
+//! place of the value in the text (or a null or an integer): two allocations per line instead
+//! of one per string value, and its JSON is written straight from the text, with each name's
+//! JSON made once per parser ([`LineKeys`]). The line form answers every read and takes
+//! [`Record::insert`]s (an input's `path_key`, an output's `<inject>`). Any other change
+//! (remove, `get_mut`, ...) turns it into the vector form, and a lookup by reference
+//! ([`Record::get`], [`Record::iter`]) builds that vector once, alongside. So the common
+//! pipeline (parse, format, upload) never builds a value per field.
 
 /// A field name. Keys up to 24 bytes are stored inline; a parser's fixed names are best made
 /// `const` with [`CompactString::const_new`], so no line pays for building them.
 pub use compact_str::CompactString;
 use serde_json::Value;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// An ordered JSON object. Inserting an existing key replaces its value in place
 /// ("last wins", as Ruby hashes and Fluentd's JSON parser do).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct Record {
-    fields: Vec<(CompactString, Value)>,
+    repr: Repr,
+}
+
+#[derive(Clone)]
+enum Repr {
+    Fields(Vec<(CompactString, Value)>),
+    Line(Box<LineRecord>),
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Self::Fields(Vec::new())
+    }
+}
+
+/// Most fields a record in line form holds ([`Record::from_line`]); a parser giving more
+/// gets the vector form.
+pub const MAX_LINE_FIELDS: usize = 12;
+
+/// A value of a record built from a line ([`Record::from_line`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineValue<'a> {
+    /// No such field: the record leaves this name out (a part of the line that did not
+    /// take part in the match).
+    Absent,
+    /// JSON null.
+    Null,
+    /// An integer.
+    Int(i64),
+    /// A string: a slice of the line (anything else is copied into the vector form).
+    Str(&'a str),
+}
+
+/// The field names of records in line form, made once per parser (a `static`), with the
+/// JSON each name is written as (`"name":`).
+#[derive(Debug)]
+pub struct LineKeys {
+    names: Vec<CompactString>,
+    json: Vec<Box<[u8]>>,
+}
+
+impl LineKeys {
+    /// Names for [`Record::from_line`], in field order.
+    pub fn new(names: &[&str]) -> Self {
+        let json = names
+            .iter()
+            .map(|n| {
+                let mut j = Vec::with_capacity(n.len() + 3);
+                write_json_str(n, &mut j);
+                j.push(b':');
+                j.into_boxed_slice()
+            })
+            .collect();
+        Self {
+            names: names.iter().map(|n| CompactString::new(n)).collect(),
+            json,
+        }
+    }
+
+    /// The number of names.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether there are no names.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// A stored [`LineValue`]: strings are byte ranges of the record's text.
+#[derive(Clone, Copy, Default)]
+enum LineSlot {
+    #[default]
+    Absent,
+    Null,
+    Int(i64),
+    Str(u32, u32),
+    /// A value set after parsing: `owned[i]`.
+    Owned(usize),
+}
+
+#[derive(Clone)]
+struct LineRecord {
+    text: String,
+    keys: &'static LineKeys,
+    /// Slots in `values` (one per name).
+    slots: usize,
+    /// Fields present (slots not `Absent`).
+    len: usize,
+    values: [LineSlot; MAX_LINE_FIELDS],
+    /// Values that replaced the line's ([`LineSlot::Owned`]).
+    owned: Vec<Value>,
+    /// Fields added after the line's (an input's `path_key`, an output's `<inject>`), with
+    /// names none of the line's fields has.
+    added: Vec<(CompactString, Value)>,
+    /// The vector form, built on the first lookup by reference.
+    view: OnceLock<Vec<(CompactString, Value)>>,
+}
+
+impl LineRecord {
+    fn str(&self, a: u32, b: u32) -> &str {
+        self.text.get(a as usize..b as usize).unwrap_or_default()
+    }
+
+    /// The fields present: the index of each one's name, and its slot.
+    fn present(&self) -> impl Iterator<Item = (usize, &LineSlot)> {
+        self.values[..self.slots]
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !matches!(v, LineSlot::Absent))
+    }
+
+    fn value(&self, slot: LineSlot) -> Value {
+        match slot {
+            LineSlot::Absent | LineSlot::Null => Value::Null,
+            LineSlot::Int(i) => Value::from(i),
+            LineSlot::Str(a, b) => Value::String(self.str(a, b).to_owned()),
+            LineSlot::Owned(i) => self.owned.get(i).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Sets `key` (see [`Record::insert`]) without leaving the line form.
+    fn insert(&mut self, key: CompactString, value: Value) {
+        let line_field = self
+            .present()
+            .find(|(i, _)| self.keys.names[*i] == key)
+            .map(|(i, slot)| (i, *slot));
+        match line_field {
+            Some((_, LineSlot::Owned(j))) if j < self.owned.len() => self.owned[j] = value,
+            Some((i, _)) => {
+                self.values[i] = LineSlot::Owned(self.owned.len());
+                self.owned.push(value);
+            }
+            None => match self.added.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = value,
+                None => self.added.push((key, value)),
+            },
+        }
+    }
+
+    fn fields(&self) -> Vec<(CompactString, Value)> {
+        self.present()
+            .map(|(i, v)| (self.keys.names[i].clone(), self.value(*v)))
+            .chain(self.added.iter().cloned())
+            .collect()
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.present().any(|(i, _)| self.keys.names[i] == key)
+            || self.added.iter().any(|(k, _)| k == key)
+    }
+
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        let mut first = true;
+        for (i, v) in self.present() {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(&self.keys.json[i]);
+            match *v {
+                LineSlot::Absent | LineSlot::Null => out.extend_from_slice(b"null"),
+                LineSlot::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+                LineSlot::Str(a, b) => write_json_str(self.str(a, b), out),
+                LineSlot::Owned(i) => match self.owned.get(i) {
+                    Some(v) => write_json_value(v, out),
+                    None => out.extend_from_slice(b"null"),
+                },
+            }
+        }
+        for (k, v) in &self.added {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_json_str(k, out);
+            out.push(b':');
+            write_json_value(v, out);
+        }
+        out.push(b'}');
+    }
 }
 
 impl Record {
@@ -26,7 +219,100 @@ impl Record {
     /// An empty record with room for `n` fields.
     pub fn with_capacity(n: usize) -> Self {
         Self {
-            fields: Vec::with_capacity(n),
+            repr: Repr::Fields(Vec::with_capacity(n)),
+        }
+    }
+
+    /// A record of the fields `keys` names (distinct names, in order), `values[i]` being
+    /// the value of `keys[i]` ([`LineValue::Absent`] leaves the name out), whose string values are slices of `line`: it keeps one copy of
+    /// the line and where each value lies in it (see the module doc). Strings that are not
+    /// slices of `line`, or more than [`MAX_LINE_FIELDS`] fields, give the vector form
+    /// instead: the same record, built the ordinary way. Values past the last name are not
+    /// kept.
+    pub fn from_line(line: &str, keys: &'static LineKeys, values: &[LineValue<'_>]) -> Self {
+        debug_assert_eq!(keys.len(), values.len(), "one value per name");
+        let slots = keys.len().min(values.len());
+        let values = &values[..slots];
+        let base = line.as_ptr() as usize;
+        let end = base + line.len();
+        let place = |s: &str| {
+            let a = s.as_ptr() as usize;
+            (a >= base && a + s.len() <= end && line.len() <= u32::MAX as usize)
+                .then(|| ((a - base) as u32, (a - base + s.len()) as u32))
+        };
+        if slots <= MAX_LINE_FIELDS {
+            let mut rec = Box::new(LineRecord {
+                text: String::new(),
+                keys,
+                slots,
+                len: 0,
+                values: [LineSlot::Null; MAX_LINE_FIELDS],
+                owned: Vec::new(),
+                added: Vec::new(),
+                view: OnceLock::new(),
+            });
+            let mut fits = true;
+            let mut len = 0;
+            for (slot, v) in rec.values.iter_mut().zip(values) {
+                len += usize::from(!matches!(v, LineValue::Absent));
+                *slot = match *v {
+                    LineValue::Absent => LineSlot::Absent,
+                    LineValue::Null => LineSlot::Null,
+                    LineValue::Int(n) => LineSlot::Int(n),
+                    LineValue::Str(s) => match place(s) {
+                        Some((a, b)) => LineSlot::Str(a, b),
+                        None => {
+                            fits = false;
+                            break;
+                        }
+                    },
+                };
+            }
+            if fits {
+                rec.len = len;
+                rec.text.push_str(line);
+                return Self {
+                    repr: Repr::Line(rec),
+                };
+            }
+        }
+        let fields = keys
+            .names
+            .iter()
+            .zip(values)
+            .filter_map(|(k, v)| {
+                let v = match *v {
+                    LineValue::Absent => return None,
+                    LineValue::Null => Value::Null,
+                    LineValue::Int(n) => Value::from(n),
+                    LineValue::Str(s) => Value::String(s.to_owned()),
+                };
+                Some((k.clone(), v))
+            })
+            .collect();
+        Self {
+            repr: Repr::Fields(fields),
+        }
+    }
+
+    /// The fields, in the vector form (built once for a record in line form).
+    fn view(&self) -> &[(CompactString, Value)] {
+        match &self.repr {
+            Repr::Fields(f) => f,
+            Repr::Line(l) => l.view.get_or_init(|| l.fields()),
+        }
+    }
+
+    /// The fields, for a change: a record in line form turns into the vector form.
+    fn fields_mut(&mut self) -> &mut Vec<(CompactString, Value)> {
+        if let Repr::Line(l) = &mut self.repr {
+            let fields = l.view.take().unwrap_or_else(|| l.fields());
+            self.repr = Repr::Fields(fields);
+        }
+        match &mut self.repr {
+            Repr::Fields(f) => f,
+            // Just replaced above.
+            Repr::Line(_) => unreachable!("a line record was just turned into fields"),
         }
     }
 
@@ -34,27 +320,34 @@ impl Record {
     pub fn insert(&mut self, key: impl Into<CompactString>, value: impl Into<Value>) {
         let key = key.into();
         let value = value.into();
-        if let Some(slot) = self.fields.iter_mut().find(|(k, _)| *k == key) {
+        if let Repr::Line(l) = &mut self.repr
+            && l.view.get().is_none()
+        {
+            l.insert(key, value);
+            return;
+        }
+        let fields = self.fields_mut();
+        if let Some(slot) = fields.iter_mut().find(|(k, _)| *k == key) {
             slot.1 = value;
         } else {
-            self.fields.push((key, value));
+            fields.push((key, value));
         }
     }
 
     /// Appends a field without checking for an existing key. Only for callers that know the
     /// key is new (a parser filling a fresh record from distinct capture names).
     pub fn push_unique(&mut self, key: impl Into<CompactString>, value: Value) {
-        self.fields.push((key.into(), value));
+        self.fields_mut().push((key.into(), value));
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.view().iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     /// The value of `key`, mutably.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.fields
+        self.fields_mut()
             .iter_mut()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v)
@@ -62,40 +355,51 @@ impl Record {
 
     /// Removes `key` and returns its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let pos = self.fields.iter().position(|(k, _)| k == key)?;
-        Some(self.fields.remove(pos).1)
+        let fields = self.fields_mut();
+        let pos = fields.iter().position(|(k, _)| k == key)?;
+        Some(fields.remove(pos).1)
     }
 
     /// Keeps only the fields for which `f` returns true.
     pub fn retain(&mut self, mut f: impl FnMut(&str, &Value) -> bool) {
-        self.fields.retain(|(k, v)| f(k, v));
+        self.fields_mut().retain(|(k, v)| f(k, v));
     }
 
     /// Whether the record has `key`.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.get(key).is_some()
+        match &self.repr {
+            Repr::Fields(f) => f.iter().any(|(k, _)| k == key),
+            Repr::Line(l) => l.has(key),
+        }
     }
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.fields.len()
+        match &self.repr {
+            Repr::Fields(f) => f.len(),
+            Repr::Line(l) => l.len + l.added.len(),
+        }
     }
 
     /// Whether the record has no fields.
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.len() == 0
     }
 
     /// The fields in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.fields.iter().map(|(k, v)| (k.as_str(), v))
+        self.view().iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// Writes the record as compact JSON (the same bytes `serde_json::to_writer` gives for an
     /// ordered map) onto `out`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
+        let fields = match &self.repr {
+            Repr::Fields(f) => f,
+            Repr::Line(l) => return l.write_json(out),
+        };
         out.push(b'{');
-        for (i, (k, v)) in self.fields.iter().enumerate() {
+        for (i, (k, v)) in fields.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -108,7 +412,7 @@ impl Record {
 
     /// The record as a compact JSON string.
     pub fn to_json_string(&self) -> String {
-        let mut out = Vec::with_capacity(64 * self.fields.len().max(1));
+        let mut out = Vec::with_capacity(64 * self.len().max(1));
         self.write_json(&mut out);
         // write_json only writes valid UTF-8: keys and strings are &str, escapes are ASCII.
         String::from_utf8(out).unwrap_or_default()
@@ -117,7 +421,7 @@ impl Record {
     /// The record as a `serde_json::Value::Object`.
     pub fn to_value(&self) -> Value {
         Value::Object(
-            self.fields
+            self.view()
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
@@ -130,6 +434,12 @@ impl Record {
             Value::Object(map) => Some(map.into_iter().collect()),
             _ => None,
         }
+    }
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.view() == other.view()
     }
 }
 
@@ -152,8 +462,9 @@ impl fmt::Debug for Record {
 impl serde::Serialize for Record {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(self.fields.len()))?;
-        for (k, v) in &self.fields {
+        let fields = self.view();
+        let mut m = s.serialize_map(Some(fields.len()))?;
+        for (k, v) in fields {
             m.serialize_entry(k.as_str(), v)?;
         }
         m.end()
@@ -278,6 +589,7 @@ pub fn write_json_value(v: &Value, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::sync::LazyLock;
 
     #[test]
     fn insert_keeps_order_and_last_wins() {
@@ -336,6 +648,124 @@ mod tests {
             }
         }
         assert!(!word_needs_escape(u64::from_le_bytes(*b"GET /a?b")));
+    }
+
+    static KEYS: LazyLock<LineKeys> =
+        LazyLock::new(|| LineKeys::new(&["s", "n", "i", "gone", "q\"k", "e"]));
+
+    /// A line whose values need escapes, a null, an integer, a left-out name, a name that
+    /// needs an escape, and an empty string.
+    fn line_record(line: &str) -> Record {
+        let quoted = &line[4..];
+        Record::from_line(
+            line,
+            &KEYS,
+            &[
+                LineValue::Str(&line[..3]),
+                LineValue::Null,
+                LineValue::Int(-42),
+                LineValue::Absent,
+                LineValue::Str(quoted),
+                LineValue::Str(&line[3..3]),
+            ],
+        )
+    }
+
+    const LINE: &str = "GET \"a\\b\tc\u{1} é日\"";
+
+    #[test]
+    fn line_form_reads_as_the_fields_it_names() {
+        let r = line_record(LINE);
+        assert!(matches!(r.repr, Repr::Line(_)));
+        let expected = json!({
+            "s": "GET", "n": null, "i": -42, "q\"k": "\"a\\b\tc\u{1} é日\"", "e": ""
+        });
+        assert_eq!(
+            r.to_json_string(),
+            serde_json::to_string(&expected).expect("json")
+        );
+        assert_eq!(r.len(), 5);
+        assert!(r.contains_key("q\"k"));
+        assert!(!r.contains_key("gone"));
+        assert_eq!(r.get("i"), Some(&json!(-42)));
+        assert_eq!(r.get("gone"), None);
+        let keys: Vec<&str> = r.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["s", "n", "i", "q\"k", "e"]);
+        assert_eq!(r.to_value(), expected);
+        assert_eq!(r, Record::from_value(expected).expect("object"));
+        assert_eq!(r.clone(), r);
+    }
+
+    #[test]
+    fn values_not_in_the_line_and_too_many_fields_give_the_vector_form() {
+        let other = String::from("elsewhere");
+        let r = Record::from_line(
+            LINE,
+            &KEYS,
+            &[
+                LineValue::Str(&other),
+                LineValue::Null,
+                LineValue::Int(1),
+                LineValue::Absent,
+                LineValue::Str(""),
+                LineValue::Str(&LINE[..3]),
+            ],
+        );
+        assert!(matches!(r.repr, Repr::Fields(_)));
+        assert_eq!(
+            r.to_json_string(),
+            r#"{"s":"elsewhere","n":null,"i":1,"q\"k":"","e":"GET"}"#
+        );
+
+        let names: Vec<String> = (0..=MAX_LINE_FIELDS).map(|i| format!("k{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let many: &'static LineKeys = Box::leak(Box::new(LineKeys::new(&names)));
+        let values = vec![LineValue::Str(&LINE[..1]); MAX_LINE_FIELDS + 1];
+        let r = Record::from_line(LINE, many, &values);
+        assert!(matches!(r.repr, Repr::Fields(_)));
+        assert_eq!(r.len(), MAX_LINE_FIELDS + 1);
+        assert_eq!(r.get(&format!("k{MAX_LINE_FIELDS}")), Some(&json!("G")));
+    }
+
+    #[test]
+    fn inserts_keep_the_line_form_other_changes_leave_it() {
+        // A new name is added to the line form, after the line's fields.
+        let mut r = line_record(LINE);
+        r.insert("added", "x");
+        r.insert("gone", 1);
+        assert!(matches!(r.repr, Repr::Line(_)));
+        let json = r#"{"s":"GET","n":null,"i":-42,"q\"k":"\"a\\b\tc\u0001 é日\"","e":"","added":"x","gone":1}"#;
+        assert_eq!(r.to_json_string(), json);
+        assert_eq!(r.len(), 7);
+        assert!(r.contains_key("gone"));
+        assert_eq!(r.get("added"), Some(&json!("x")));
+        // Replacing a value, the line's or an added one, keeps its place (and the form).
+        let mut r = line_record(LINE);
+        r.insert("added", "x");
+        r.insert("gone", 1);
+        r.insert("s", "PUT");
+        r.insert("s", "POST");
+        r.insert("added", "y");
+        assert!(matches!(r.repr, Repr::Line(_)));
+        let replaced = json.replace("GET", "POST").replace(r#""x""#, r#""y""#);
+        assert_eq!(r.to_json_string(), replaced);
+        assert_eq!(r.get("s"), Some(&json!("POST")));
+        assert_eq!(r.len(), 7);
+        // After a lookup built the vector form, a change goes there.
+        r.insert("i", 0);
+        assert!(matches!(r.repr, Repr::Fields(_)));
+        assert_eq!(r.to_json_string(), replaced.replace("-42", "0"));
+
+        // After a lookup by reference built the view, a change starts from it.
+        let mut r = line_record(LINE);
+        assert_eq!(r.get("s"), Some(&json!("GET")));
+        *r.get_mut("s").expect("present") = json!("PUT");
+        assert_eq!(r.remove("n"), Some(Value::Null));
+        r.retain(|k, _| k != "e");
+        assert_eq!(
+            r.to_json_string(),
+            r#"{"s":"PUT","i":-42,"q\"k":"\"a\\b\tc\u0001 é日\""}"#
+        );
     }
 
     #[test]

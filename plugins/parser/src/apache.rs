@@ -38,10 +38,12 @@
 use crate::config::{Defaults, Finisher, ParseConfig, invalid};
 use crate::time::parse_apache_time;
 use logship_api::record::CompactString;
+use logship_api::record::{LineKeys, LineValue};
 use logship_api::{EventTime, ParseError, Parser, Record, SectionReader};
 use memchr::memchr;
 use regex::Regex;
 use serde_json::Value;
+use std::sync::LazyLock;
 
 /// The access-log parsers' field names, made at compile time: a key built from a `&str` at run
 /// time is copied (and read back through a store-forwarding stall) for every field of every
@@ -60,6 +62,31 @@ mod field {
     pub const REMOTE: CompactString = CompactString::const_new("remote");
     pub const XFF: CompactString = CompactString::const_new("http_x_forwarded_for");
 }
+
+/// The fields of an `apache2` record, in order.
+static APACHE2_KEYS: LazyLock<LineKeys> = LazyLock::new(|| LineKeys::new(&APACHE2_NAMES[..8]));
+/// The same with `keep_time_key`.
+static APACHE2_KEYS_WITH_TIME: LazyLock<LineKeys> = LazyLock::new(|| LineKeys::new(&APACHE2_NAMES));
+const APACHE2_NAMES: [&str; 9] = [
+    "host", "user", "method", "path", "code", "size", "referer", "agent", "time",
+];
+
+/// The fields of an `apache` or `nginx` record without its time, in order (those a line
+/// lacks are left out).
+static ACCESS_KEYS: LazyLock<LineKeys> = LazyLock::new(|| {
+    LineKeys::new(&[
+        "remote",
+        "host",
+        "user",
+        "method",
+        "path",
+        "code",
+        "size",
+        "referer",
+        "agent",
+        "http_x_forwarded_for",
+    ])
+});
 
 /// Fluentd's `apache` regex (`format apache`), verbatim.
 pub const APACHE_REGEX: &str = r#"^(?<host>[^ ]*) [^ ]* (?<user>[^ ]*) \[(?<time>[^\]]*)\] "(?<method>\S+)(?: +(?<path>[^ ]*) +\S*)?" (?<code>[^ ]*) (?<size>[^ ]*)(?: "(?<referer>[^\"]*)" "(?<agent>[^\"]*)")?$"#;
@@ -543,18 +570,6 @@ fn string(line: &str, sp: Span) -> Value {
     Value::String(s(line, sp).to_string())
 }
 
-/// `-` to null, else the string.
-#[inline]
-fn dash_null(line: &str, sp: Option<Span>) -> Value {
-    match sp {
-        None => Value::Null,
-        Some(sp) => match s(line, sp) {
-            "-" => Value::Null,
-            v => Value::String(v.to_string()),
-        },
-    }
-}
-
 /// The `apache2` parser (Fluentd's `Apache2Parser`).
 ///
 /// Record: `host`, `user`, `method`, `path`, `code`, `size`, `referer`, `agent` (always all
@@ -570,40 +585,43 @@ pub struct Apache2Parser {
 }
 
 impl Apache2Parser {
-    /// Parses into a record (the hot path).
+    /// Parses into a record (the hot path): a record in line form ([`Record::from_line`]).
     #[inline]
     pub fn parse_line(&self, line: &str) -> Result<(EventTime, Record), ParseError> {
         let c = scan_apache2(line).ok_or(ParseError::NoMatch)?;
         let time = parse_apache_time(s(line, c.time)).map_err(invalid)?;
-        let mut r = Record::with_capacity(if self.keep_time_key { 9 } else { 8 });
-        r.push_unique(field::HOST, dash_null(line, Some(c.host)));
-        r.push_unique(field::USER, dash_null(line, Some(c.user)));
-        r.push_unique(field::METHOD, string(line, c.method));
-        r.push_unique(field::PATH, c.path.map_or(Value::Null, |p| string(line, p)));
+        let dash_null = |sp: Option<Span>| match sp.map(|sp| s(line, sp)) {
+            None | Some("-") => LineValue::Null,
+            Some(v) => LineValue::Str(v),
+        };
         let code = crate::types::ruby_to_i(s(line, c.code));
-        r.push_unique(
-            field::CODE,
-            if code == 0 {
-                Value::Null
-            } else {
-                Value::from(code)
-            },
-        );
         let size = s(line, c.size);
-        r.push_unique(
-            field::SIZE,
-            if size == "-" {
-                Value::Null
+        let values = [
+            dash_null(Some(c.host)),
+            dash_null(Some(c.user)),
+            LineValue::Str(s(line, c.method)),
+            c.path
+                .map_or(LineValue::Null, |p| LineValue::Str(s(line, p))),
+            if code == 0 {
+                LineValue::Null
             } else {
-                Value::from(crate::types::ruby_to_i(size))
+                LineValue::Int(code)
             },
-        );
-        r.push_unique(field::REFERER, dash_null(line, c.referer));
-        r.push_unique(field::AGENT, dash_null(line, c.agent));
-        if self.keep_time_key {
-            r.push_unique(field::TIME, string(line, c.time));
-        }
-        Ok((time, r))
+            if size == "-" {
+                LineValue::Null
+            } else {
+                LineValue::Int(crate::types::ruby_to_i(size))
+            },
+            dash_null(c.referer),
+            dash_null(c.agent),
+            LineValue::Str(s(line, c.time)),
+        ];
+        let (keys, n): (&'static LineKeys, _) = if self.keep_time_key {
+            (&APACHE2_KEYS_WITH_TIME, 9)
+        } else {
+            (&APACHE2_KEYS, 8)
+        };
+        Ok((time, Record::from_line(line, keys, &values[..n])))
     }
 }
 
@@ -653,6 +671,24 @@ impl Parser for ScannedRegexpParser {
             AccessFormat::Nginx => scan_nginx(line),
         }
         .ok_or(ParseError::NoMatch)?;
+        if self.fast_time && !self.finisher.conversions.is_active() {
+            // The usual configuration: a record in line form, every value a string.
+            let t = parse_apache_time(s(line, c.time)).map_err(invalid)?;
+            let opt = |v: Option<Span>| v.map_or(LineValue::Absent, |v| LineValue::Str(s(line, v)));
+            let values = [
+                opt(c.remote),
+                LineValue::Str(s(line, c.host)),
+                LineValue::Str(s(line, c.user)),
+                LineValue::Str(s(line, c.method)),
+                opt(c.path),
+                LineValue::Str(s(line, c.code)),
+                LineValue::Str(s(line, c.size)),
+                opt(c.referer),
+                opt(c.agent),
+                opt(c.xff),
+            ];
+            return Ok((Some(t), Record::from_line(line, &ACCESS_KEYS, &values)));
+        }
         let mut r = Record::with_capacity(11);
         if let Some(x) = c.remote {
             r.push_unique(field::REMOTE, string(line, x));

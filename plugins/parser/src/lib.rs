@@ -14,6 +14,12 @@
 //! `\"` inside an apache2 request or user agent, a `"-"` request, a request without protocol,
 //! a path with spaces, and trailing fields that make `$` fail (NoMatch).
 //!
+//! Their records are in line form ([`logship_api::Record::from_line`]): one copy of the line
+//! and where each value lies in it, not a string per field (for `apache` and `nginx`, when no
+//! `types` or null rule converts the values). Against a string per field, end to end
+//! (`bench/e2e.sh`'s gzip run, three sets of interleaved runs): 1.88-1.97 against 2.03-2.11
+//! CPU-s per million lines.
+//!
 //! # The equivalence proof
 //!
 //! The module documentation of [`apache`] argues each step. The tests then check it:

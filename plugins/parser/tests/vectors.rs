@@ -249,6 +249,36 @@ fn nginx_vectors() {
     }
 }
 
+/// The JSON keeps the regex's field order (Fluentd's), with and without `types` (the two
+/// take different paths: a record in line form, or one converted field by field).
+#[test]
+fn nginx_and_apache_json_field_order() {
+    let line = r#"127.0.0.1 192.168.0.1 - [28/Feb/2013:12:00:00 +0900] "GET / HTTP/1.1" 200 777 "-" "Opera/12.0" "127.0.0.1, 192.168.0.1""#;
+    let plain = r#"{"remote":"127.0.0.1","host":"192.168.0.1","user":"-","method":"GET","path":"/","code":"200","size":"777","referer":"-","agent":"Opera/12.0","http_x_forwarded_for":"127.0.0.1, 192.168.0.1"}"#;
+    let (t, r) = parse(&*parser("nginx", &[]), line);
+    assert_eq!(t, T);
+    assert_eq!(r.to_json_string(), plain);
+    let (t, r) = parse(
+        &*parser("nginx", &[("types", "code:integer,size:integer")]),
+        line,
+    );
+    assert_eq!(t, T);
+    assert_eq!(
+        r.to_json_string(),
+        plain
+            .replace(r#""code":"200""#, r#""code":200"#)
+            .replace(r#""size":"777""#, r#""size":777"#)
+    );
+
+    let common = r#"192.168.0.1 - - [28/Feb/2013:12:00:00 +0900] "GET /a b" 404 -"#;
+    let (t, r) = parse(&*parser("apache", &[]), common);
+    assert_eq!(t, T);
+    assert_eq!(
+        r.to_json_string(),
+        r#"{"host":"192.168.0.1","user":"-","method":"GET","path":"/a","code":"404","size":"-"}"#
+    );
+}
+
 // ---- regexp + types ----
 
 const EXPR: &str = r#"^(?<host>[^ ]*) [^ ]* (?<user>[^ ]*) \[(?<time>[^\]]*)\] \[(?<date>[^\]]*)\] "(?<flag>\S+)(?: +(?<path>[^ ]*) +\S*)?" (?<code>[^ ]*) (?<size>[^ ]*)$"#;
