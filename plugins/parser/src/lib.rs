@@ -17,8 +17,8 @@
 //! Their records are in line form ([`logship_api::Record::from_line`]): one copy of the line
 //! and where each value lies in it, not a string per field (for `apache` and `nginx`, when no
 //! `types` or null rule converts the values). Against a string per field, end to end
-//! (`bench/e2e.sh`'s gzip run, three sets of interleaved runs): 1.88-1.97 against 2.03-2.11
-//! CPU-s per million lines.
+//! (`bench/e2e.sh`'s gzip run, the means of three sets of interleaved runs): 1.88-1.97
+//! against 2.03-2.11 CPU-s per million lines.
 //!
 //! # The equivalence proof
 //!
