@@ -64,29 +64,36 @@ mod field {
 }
 
 /// The fields of an `apache2` record, in order.
-static APACHE2_KEYS: LazyLock<LineKeys> = LazyLock::new(|| LineKeys::new(&APACHE2_NAMES[..8]));
+static APACHE2_KEYS: LazyLock<LineKeys> = LazyLock::new(|| line_keys(&[], &[]));
 /// The same with `keep_time_key`.
-static APACHE2_KEYS_WITH_TIME: LazyLock<LineKeys> = LazyLock::new(|| LineKeys::new(&APACHE2_NAMES));
-const APACHE2_NAMES: [&str; 9] = [
-    "host", "user", "method", "path", "code", "size", "referer", "agent", "time",
-];
-
+static APACHE2_KEYS_WITH_TIME: LazyLock<LineKeys> =
+    LazyLock::new(|| line_keys(&[], &[field::TIME]));
 /// The fields of an `apache` or `nginx` record without its time, in order (those a line
 /// lacks are left out).
-static ACCESS_KEYS: LazyLock<LineKeys> = LazyLock::new(|| {
-    LineKeys::new(&[
-        "remote",
-        "host",
-        "user",
-        "method",
-        "path",
-        "code",
-        "size",
-        "referer",
-        "agent",
-        "http_x_forwarded_for",
-    ])
-});
+static ACCESS_KEYS: LazyLock<LineKeys> =
+    LazyLock::new(|| line_keys(&[field::REMOTE], &[field::XFF]));
+
+/// Names for records in line form: `before`, the fields every access-log format has, `after`.
+fn line_keys(before: &[CompactString], after: &[CompactString]) -> LineKeys {
+    const COMMON: [CompactString; 8] = [
+        field::HOST,
+        field::USER,
+        field::METHOD,
+        field::PATH,
+        field::CODE,
+        field::SIZE,
+        field::REFERER,
+        field::AGENT,
+    ];
+    let common = COMMON;
+    let names: Vec<&str> = before
+        .iter()
+        .chain(&common)
+        .chain(after)
+        .map(CompactString::as_str)
+        .collect();
+    LineKeys::new(&names)
+}
 
 /// Fluentd's `apache` regex (`format apache`), verbatim.
 pub const APACHE_REGEX: &str = r#"^(?<host>[^ ]*) [^ ]* (?<user>[^ ]*) \[(?<time>[^\]]*)\] "(?<method>\S+)(?: +(?<path>[^ ]*) +\S*)?" (?<code>[^ ]*) (?<size>[^ ]*)(?: "(?<referer>[^\"]*)" "(?<agent>[^\"]*)")?$"#;
