@@ -96,9 +96,8 @@ impl LineKeys {
 }
 
 /// A stored [`LineValue`]: strings are byte ranges of the record's text.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 enum LineSlot {
-    #[default]
     Absent,
     Null,
     Int(i64),
@@ -111,10 +110,7 @@ enum LineSlot {
 struct LineRecord {
     text: String,
     keys: &'static LineKeys,
-    /// Slots in `values` (one per name).
-    slots: usize,
-    /// Fields present (slots not `Absent`).
-    len: usize,
+    /// The value of each name (`Absent` past the last one).
     values: [LineSlot; MAX_LINE_FIELDS],
     /// Values that replaced the line's ([`LineSlot::Owned`]).
     owned: Vec<Value>,
@@ -132,7 +128,7 @@ impl LineRecord {
 
     /// The fields present: the index of each one's name, and its slot.
     fn present(&self) -> impl Iterator<Item = (usize, &LineSlot)> {
-        self.values[..self.slots]
+        self.values
             .iter()
             .enumerate()
             .filter(|(_, v)| !matches!(v, LineSlot::Absent))
@@ -223,12 +219,12 @@ impl Record {
         }
     }
 
-    /// A record of the fields `keys` names (distinct names, in order), `values[i]` being
-    /// the value of `keys[i]` ([`LineValue::Absent`] leaves the name out), whose string values are slices of `line`: it keeps one copy of
-    /// the line and where each value lies in it (see the module doc). Strings that are not
-    /// slices of `line`, or more than [`MAX_LINE_FIELDS`] fields, give the vector form
-    /// instead: the same record, built the ordinary way. Values past the last name are not
-    /// kept.
+    /// A record of the fields `keys` names (distinct names, in order), `values[i]` being the
+    /// value of `keys[i]` ([`LineValue::Absent`] leaves the name out), whose strings are
+    /// slices of `line`: it keeps one copy of the line and where each value lies in it (see
+    /// the module doc). A string that is not a slice of `line`, or more than
+    /// [`MAX_LINE_FIELDS`] fields, gives the vector form instead: the same record, built the
+    /// ordinary way. Values past the last name are not kept.
     pub fn from_line(line: &str, keys: &'static LineKeys, values: &[LineValue<'_>]) -> Self {
         debug_assert_eq!(keys.len(), values.len(), "one value per name");
         let slots = keys.len().min(values.len());
@@ -244,17 +240,13 @@ impl Record {
             let mut rec = Box::new(LineRecord {
                 text: String::new(),
                 keys,
-                slots,
-                len: 0,
-                values: [LineSlot::Null; MAX_LINE_FIELDS],
+                values: [LineSlot::Absent; MAX_LINE_FIELDS],
                 owned: Vec::new(),
                 added: Vec::new(),
                 view: OnceLock::new(),
             });
             let mut fits = true;
-            let mut len = 0;
             for (slot, v) in rec.values.iter_mut().zip(values) {
-                len += usize::from(!matches!(v, LineValue::Absent));
                 *slot = match *v {
                     LineValue::Absent => LineSlot::Absent,
                     LineValue::Null => LineSlot::Null,
@@ -269,7 +261,6 @@ impl Record {
                 };
             }
             if fits {
-                rec.len = len;
                 rec.text.push_str(line);
                 return Self {
                     repr: Repr::Line(rec),
@@ -377,7 +368,7 @@ impl Record {
     pub fn len(&self) -> usize {
         match &self.repr {
             Repr::Fields(f) => f.len(),
-            Repr::Line(l) => l.len + l.added.len(),
+            Repr::Line(l) => l.present().count() + l.added.len(),
         }
     }
 

@@ -37,8 +37,7 @@
 
 use crate::config::{Defaults, Finisher, ParseConfig, invalid};
 use crate::time::parse_apache_time;
-use logship_api::record::CompactString;
-use logship_api::record::{LineKeys, LineValue};
+use logship_api::record::{CompactString, LineKeys, LineValue};
 use logship_api::{EventTime, ParseError, Parser, Record, SectionReader};
 use memchr::memchr;
 use regex::Regex;
@@ -75,7 +74,7 @@ static ACCESS_KEYS: LazyLock<LineKeys> =
 
 /// Names for records in line form: `before`, the fields every access-log format has, `after`.
 fn line_keys(before: &[CompactString], after: &[CompactString]) -> LineKeys {
-    const COMMON: [CompactString; 8] = [
+    static COMMON: [CompactString; 8] = [
         field::HOST,
         field::USER,
         field::METHOD,
@@ -85,10 +84,9 @@ fn line_keys(before: &[CompactString], after: &[CompactString]) -> LineKeys {
         field::REFERER,
         field::AGENT,
     ];
-    let common = COMMON;
     let names: Vec<&str> = before
         .iter()
-        .chain(&common)
+        .chain(&COMMON)
         .chain(after)
         .map(CompactString::as_str)
         .collect();
@@ -654,7 +652,10 @@ pub enum AccessFormat {
 pub struct ScannedRegexpParser {
     format: AccessFormat,
     finisher: Finisher,
+    /// The time is `time` in Apache's format, read inline and left out of the record.
     fast_time: bool,
+    /// And no value is converted: records in line form ([`Record::from_line`]).
+    line_form: bool,
 }
 
 impl ScannedRegexpParser {
@@ -663,10 +664,12 @@ impl ScannedRegexpParser {
         let fast_time = finisher.time_key.as_deref() == Some("time")
             && !finisher.keep_time_key
             && matches!(finisher.time_parser, crate::time::TimeParser::Apache);
+        let line_form = fast_time && !finisher.conversions.is_active();
         Self {
             format,
             finisher,
             fast_time,
+            line_form,
         }
     }
 }
@@ -678,8 +681,8 @@ impl Parser for ScannedRegexpParser {
             AccessFormat::Nginx => scan_nginx(line),
         }
         .ok_or(ParseError::NoMatch)?;
-        if self.fast_time && !self.finisher.conversions.is_active() {
-            // The usual configuration: a record in line form, every value a string.
+        if self.line_form {
+            // The usual configuration: every value a string.
             let t = parse_apache_time(s(line, c.time)).map_err(invalid)?;
             let opt = |v: Option<Span>| v.map_or(LineValue::Absent, |v| LineValue::Str(s(line, v)));
             let values = [
