@@ -233,10 +233,11 @@ impl Record {
         let end = base + line.len();
         let place = |s: &str| {
             let a = s.as_ptr() as usize;
-            (a >= base && a + s.len() <= end && line.len() <= u32::MAX as usize)
+            (a >= base && a + s.len() <= end)
                 .then(|| ((a - base) as u32, (a - base + s.len()) as u32))
         };
-        if slots <= MAX_LINE_FIELDS {
+        // Ranges are u32: a line over 4 GiB (never a log line) takes the vector form.
+        if slots <= MAX_LINE_FIELDS && line.len() <= u32::MAX as usize {
             let mut rec = Box::new(LineRecord {
                 text: String::new(),
                 keys,
